@@ -1,0 +1,5 @@
+"""Allow ``python -m costlens``."""
+
+from costlens.cli import main
+
+main()

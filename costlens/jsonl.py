@@ -1,0 +1,125 @@
+"""Stream a JSONL file as Arrow chunks of (line_no, line) for DuckDB to parse.
+
+Why this shape: parsing JSON row by row in Python is ~20x slower than DuckDB's
+JSON reader, but DuckDB's ``read_json`` drops line numbers, skips blank lines
+and stops (or silently skips) on a bad line. So Python only finds line
+boundaries — with numpy, without creating a Python object per line — and hands
+DuckDB zero-copy Arrow string arrays tagged with exact line numbers. DuckDB then
+parses, validates and loads each chunk in SQL. Memory stays bounded by the chunk
+size, whatever the file size.
+
+The file's sha256 is computed in the same pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from costlens.errors import InputError
+
+__all__ = ["DEFAULT_CHUNK_BYTES", "FileDigest", "LineChunk", "read_line_chunks"]
+
+DEFAULT_CHUNK_BYTES = 32 << 20
+# Record batches per chunk: lets DuckDB spread one chunk over all cores.
+_BATCHES_PER_CHUNK = 8
+
+
+@dataclass(slots=True)
+class LineChunk:
+    """One slice of the file: its lines as Arrow, minus lines that are not UTF-8."""
+
+    table: pa.Table
+    bad_utf8: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FileDigest:
+    """Filled in as the file is read; complete once the iterator is exhausted."""
+
+    sha256: str = ""
+    lines: int = 0
+    bytes: int = 0
+
+
+def _table(line_nos: pa.Array, lines: pa.Array) -> pa.Table:
+    table = pa.table({"line_no": line_nos, "line": lines})
+    n = table.num_rows
+    if n > 1024:
+        table = pa.Table.from_batches(table.to_batches(max_chunksize=-(-n // _BATCHES_PER_CHUNK)))
+    return table
+
+
+def _slow_chunk(data: bytes, first_line_no: int) -> LineChunk:
+    """Per-line decoding, used only for a chunk that holds invalid UTF-8."""
+    nos: list[int] = []
+    texts: list[str] = []
+    bad: list[tuple[int, str]] = []
+    for i, raw in enumerate(data.split(b"\n")[:-1]):
+        line_no = first_line_no + i
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            bad.append((line_no, f"not valid UTF-8 (byte {e.start + 1} of the line)"))
+            continue
+        nos.append(line_no)
+        texts.append(text)
+    return LineChunk(_table(pa.array(nos, pa.int64()), pa.array(texts, pa.string())), bad)
+
+
+def _fast_chunk(data: bytes, first_line_no: int) -> LineChunk:
+    view = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(view == 10)  # data always ends with b"\n"
+    n = len(ends)
+    offsets = np.empty(n + 1, dtype=np.int32)
+    offsets[0] = 0
+    offsets[1:] = ends + 1
+    # Lines keep their trailing newline: JSON allows trailing whitespace, and
+    # slicing it off would need a copy. Blank lines are dropped later, in SQL.
+    lines = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    line_nos = np.arange(first_line_no, first_line_no + n, dtype=np.int64)
+    return LineChunk(_table(pa.array(line_nos), lines))
+
+
+def read_line_chunks(
+    path: Path, digest: FileDigest, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> Iterator[LineChunk]:
+    """Yield chunks of whole lines with 1-based line numbers; fill ``digest`` as it goes."""
+    hasher = hashlib.sha256()
+    next_line_no = 1
+    try:
+        fh = path.open("rb")
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", file=str(path)) from e
+    with fh:
+        rest = b""
+        while True:
+            buf = fh.read(chunk_bytes)
+            if buf:
+                hasher.update(buf)
+                digest.bytes += len(buf)
+                data = rest + buf
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = data
+                    continue
+                rest = data[cut:]
+                data = data[:cut]
+            elif rest:
+                data, rest = rest + b"\n", b""
+            else:
+                break
+            try:
+                data.decode("utf-8")
+                chunk = _fast_chunk(data, next_line_no)
+            except UnicodeDecodeError:
+                chunk = _slow_chunk(data, next_line_no)
+            next_line_no += data.count(b"\n")
+            yield chunk
+    digest.sha256 = hasher.hexdigest()
+    digest.lines = next_line_no - 1

@@ -1,0 +1,139 @@
+"""Numbered, append-only schema migrations for the costlens DuckDB store.
+
+A shipped migration is never edited: a schema change is a new, higher-numbered
+entry. Each migration runs in the same transaction as the bookkeeping row that
+records it, so a crash leaves the database either before or after a migration,
+never half-way. ``tests/test_migrations.py`` checks the full schema of a fresh
+database, so any change here must be made on purpose.
+
+Design notes:
+- Timestamps are naive ``TIMESTAMP`` values in UTC throughout.
+- Token counts are ``BIGINT``; NULL means *unknown*, never zero.
+- Money is never stored: costs are computed on read from usage and the price
+  table (``costlens/sql/request_costs.sql``), so a corrected price table
+  re-prices history and every figure can be reproduced.
+- The big tables (requests, results) carry no primary-key index: DuckDB's ART
+  indexes slow bulk loads several-fold, and uniqueness of
+  (run_id, request_id) is guaranteed by the loaders that assign it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["MIGRATIONS", "Migration"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    number: int
+    name: str
+    statements: Sequence[str]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "initial",
+        (
+            "CREATE SEQUENCE runs_run_id_seq START 1",
+            """
+            CREATE TABLE runs (
+                run_id           INTEGER PRIMARY KEY DEFAULT nextval('runs_run_id_seq'),
+                name             VARCHAR,
+                kind             VARCHAR NOT NULL CHECK (kind IN ('run', 'replay')),
+                status           VARCHAR NOT NULL,
+                source_file      VARCHAR,
+                source_sha256    VARCHAR,
+                requests_file    VARCHAR,
+                requests_sha256  VARCHAR,
+                tier_mode        VARCHAR,
+                tags             JSON,
+                command_line     VARCHAR,
+                costlens_version VARCHAR NOT NULL,
+                pricing_sha256   VARCHAR,
+                started_at       TIMESTAMP NOT NULL,
+                finished_at      TIMESTAMP,
+                lines_read       BIGINT,
+                lines_stored     BIGINT,
+                lines_rejected   BIGINT
+            )
+            """,
+            """
+            CREATE TABLE requests (
+                run_id            INTEGER NOT NULL,
+                request_id        BIGINT NOT NULL,
+                custom_id         VARCHAR NOT NULL,
+                line_no           BIGINT,
+                requested_model   VARCHAR,
+                temperature       DOUBLE,
+                max_tokens        BIGINT,
+                stream            BOOLEAN,
+                top_p             DOUBLE,
+                frequency_penalty DOUBLE,
+                presence_penalty  DOUBLE,
+                stop              JSON,
+                n                 INTEGER,
+                "user"            VARCHAR,
+                extra_params      JSON,
+                msg_count         INTEGER,
+                msg_system        INTEGER,
+                msg_user          INTEGER,
+                msg_assistant     INTEGER,
+                msg_tool          INTEGER,
+                msg_developer     INTEGER,
+                messages_sha256   VARCHAR,
+                messages          JSON
+            )
+            """,
+            """
+            CREATE TABLE results (
+                run_id              INTEGER NOT NULL,
+                request_id          BIGINT NOT NULL,
+                source_line_no      BIGINT,
+                source_format       VARCHAR NOT NULL,
+                service_tier        VARCHAR NOT NULL
+                    CHECK (service_tier IN ('standard', 'batch', 'flex', 'priority')),
+                status              VARCHAR NOT NULL CHECK (status IN ('ok', 'error')),
+                http_status         INTEGER,
+                error_type          VARCHAR,
+                error_message       VARCHAR,
+                response_id         VARCHAR,
+                provider_request_id VARCHAR,
+                response_model      VARCHAR,
+                finish_reasons      VARCHAR[],
+                usage_source        VARCHAR NOT NULL
+                    CHECK (usage_source IN ('reported', 'estimated', 'none')),
+                usage_format        VARCHAR,
+                prompt_tokens       BIGINT,
+                completion_tokens   BIGINT,
+                total_tokens        BIGINT,
+                cached_tokens       BIGINT,
+                cache_write_tokens  BIGINT,
+                reasoning_tokens    BIGINT,
+                raw_usage           JSON,
+                created_at          TIMESTAMP,
+                priced_at           TIMESTAMP NOT NULL,
+                started_at          TIMESTAMP,
+                completed_at        TIMESTAMP,
+                latency_ms          DOUBLE,
+                ttft_ms             DOUBLE,
+                attempts            INTEGER,
+                completion          JSON,
+                completion_sha256   VARCHAR
+            )
+            """,
+            """
+            CREATE TABLE rejects (
+                run_id      INTEGER NOT NULL,
+                file        VARCHAR NOT NULL,
+                line_no     BIGINT NOT NULL,
+                reason      VARCHAR NOT NULL,
+                raw         VARCHAR,
+                rejected_at TIMESTAMP NOT NULL
+            )
+            """,
+        ),
+    ),
+)

@@ -1,0 +1,450 @@
+"""Replay recorded results into the store without sending anything.
+
+Reads, auto-detected per line (README "Input formats"):
+- OpenAI Batch API output and error lines (``openai_batch``),
+- vLLM ``run-batch`` output lines, ids ``vllm-…`` (``vllm_batch``),
+- Anthropic Message Batches results (``anthropic_batch``),
+- plain ``chat.completion`` objects, optional top-level ``custom_id`` (``chat_completion``).
+
+Shape: the file is streamed in chunks (``costlens.jsonl``); DuckDB parses each
+chunk with one ``from_json`` into a struct covering every format, normalises
+usage into disjoint token buckets, and computes every rejection reason in the
+same statement. Accepted rows go to ``requests``/``results`` and rejected ones to
+``rejects`` with bulk INSERT … SELECT — never a Python loop over rows. One file
+is one run and one transaction: a replay lands whole or not at all, and a file
+already replayed into the DB (same sha256) is refused unless forced.
+
+Usage normalisation (the bugs this exists to avoid, see FORMATS.md §3):
+- OpenAI: ``prompt_tokens`` includes ``cached_tokens``; ``completion_tokens``
+  includes ``reasoning_tokens``. Stored as reported; the cost view subtracts.
+- Anthropic: ``input_tokens`` excludes cache reads and writes, so
+  prompt_tokens = input + cache_creation + cache_read is stored, with
+  cached_tokens = cache_read and cache_write_tokens = cache_creation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from costlens import __version__
+from costlens.errors import AlreadyReplayedError, InputError, StoreError
+from costlens.jsonl import DEFAULT_CHUNK_BYTES, FileDigest, read_line_chunks
+from costlens.rejects import Reject, explain_unparsed
+from costlens.requests_file import RequestFile, create_request_table, stage_request_file
+from costlens.sqlmacros import install_macros, scalar
+from costlens.store import utcnow
+
+__all__ = ["ReplayOptions", "ReplayOutcome", "ReplayResult", "TierMode", "replay_files"]
+
+TierMode = Literal["auto", "standard", "batch", "flex", "priority"]
+
+_USAGE = {
+    "prompt_tokens": "JSON",
+    "completion_tokens": "JSON",
+    "total_tokens": "JSON",
+    "prompt_tokens_details": {"cached_tokens": "JSON"},
+    "completion_tokens_details": {"reasoning_tokens": "JSON"},
+    "input_tokens": "JSON",
+    "output_tokens": "JSON",
+    "cache_creation_input_tokens": "JSON",
+    "cache_read_input_tokens": "JSON",
+}
+_COMPLETION = {
+    "id": "VARCHAR",
+    "object": "VARCHAR",
+    "model": "VARCHAR",
+    "created": "JSON",
+    "service_tier": "VARCHAR",
+    "usage": "JSON",
+    "choices": [{"finish_reason": "VARCHAR", "message": {"content": "JSON"}}],
+    "error": "JSON",
+}
+_LINE = {
+    **_COMPLETION,
+    "custom_id": "JSON",
+    "response": {"status_code": "JSON", "request_id": "VARCHAR", "body": _COMPLETION},
+    "result": {
+        "type": "VARCHAR",
+        "message": {
+            "id": "VARCHAR",
+            "model": "VARCHAR",
+            "usage": "JSON",
+            "stop_reason": "VARCHAR",
+            "content": [{"type": "VARCHAR", "text": "VARCHAR"}],
+        },
+        "error": {
+            "type": "VARCHAR",
+            "message": "VARCHAR",
+            "error": {"type": "VARCHAR", "message": "VARCHAR"},
+        },
+    },
+}
+_ERROR = {"code": "JSON", "type": "VARCHAR", "message": "VARCHAR"}
+
+_BATCH_FORMATS = "('openai_batch', 'vllm_batch', 'anthropic_batch')"
+_TOKEN_FIELDS = (
+    ("usage.prompt_tokens", "u.prompt_tokens"),
+    ("usage.completion_tokens", "u.completion_tokens"),
+    ("usage.total_tokens", "u.total_tokens"),
+    ("usage.prompt_tokens_details.cached_tokens", "u.prompt_tokens_details.cached_tokens"),
+    ("usage.completion_tokens_details.reasoning_tokens", "u.completion_tokens_details.reasoning_tokens"),
+    ("usage.input_tokens", "u.input_tokens"),
+    ("usage.output_tokens", "u.output_tokens"),
+    ("usage.cache_creation_input_tokens", "u.cache_creation_input_tokens"),
+    ("usage.cache_read_input_tokens", "u.cache_read_input_tokens"),
+)
+_TOKEN_ERRORS = ",\n".join(f"cl_count_error('{name}', {expr})" for name, expr in _TOKEN_FIELDS)
+
+# Stage one chunk: parse, detect the format, pull out the fields, normalise usage,
+# and give every line either clean values or a reason.
+_STAGE = f"""
+CREATE OR REPLACE TEMP TABLE cl_stage AS
+WITH parsed AS (
+    SELECT line_no, line, try(from_json(line, '{json.dumps(_LINE)}')) AS j
+    FROM cl_chunk WHERE NOT cl_blank(line)
+),
+detected AS (
+    SELECT *,
+        CASE
+            WHEN j IS NULL THEN NULL
+            WHEN j.result.type IS NOT NULL THEN 'anthropic_batch'
+            WHEN j.object = 'chat.completion' THEN 'chat_completion'
+            WHEN j.custom_id IS NOT NULL AND (j.response IS NOT NULL OR j.error IS NOT NULL)
+                THEN CASE WHEN starts_with(coalesce(j.id, ''), 'vllm-') THEN 'vllm_batch' ELSE 'openai_batch' END
+            WHEN j.choices IS NOT NULL AND j.model IS NOT NULL THEN 'chat_completion'
+        END AS fmt
+    FROM parsed
+),
+fields AS (
+    SELECT line_no, line, j, fmt,
+        CASE WHEN fmt = 'chat_completion' THEN coalesce(cl_str(j.custom_id), CAST(line_no AS VARCHAR))
+             ELSE cl_str(j.custom_id) END AS custom_id,
+        CASE fmt WHEN 'chat_completion' THEN j.id WHEN 'anthropic_batch' THEN j.result.message.id
+                 ELSE j.response.body.id END AS response_id,
+        CASE fmt WHEN 'chat_completion' THEN j.model WHEN 'anthropic_batch' THEN j.result.message.model
+                 ELSE j.response.body.model END AS response_model,
+        CASE fmt WHEN 'chat_completion' THEN j.created WHEN 'anthropic_batch' THEN NULL
+                 ELSE j.response.body.created END AS created_json,
+        CASE fmt WHEN 'chat_completion' THEN j.service_tier ELSE j.response.body.service_tier END AS body_tier,
+        CASE fmt WHEN 'chat_completion' THEN j.usage WHEN 'anthropic_batch' THEN j.result.message.usage
+                 ELSE j.response.body.usage END AS usage_json,
+        CASE fmt WHEN 'anthropic_batch' THEN CASE WHEN j.result.message.stop_reason IS NOT NULL
+                                                  THEN [j.result.message.stop_reason] END
+                 WHEN 'chat_completion' THEN list_transform(j.choices, lambda c: c.finish_reason)
+                 ELSE list_transform(j.response.body.choices, lambda c: c.finish_reason) END AS finish_reasons,
+        CASE fmt WHEN 'anthropic_batch'
+                      THEN to_json(list_transform(list_filter(j.result.message.content, lambda c: c.type = 'text'),
+                                                  lambda c: c.text))
+                 WHEN 'chat_completion' THEN to_json(list_transform(j.choices, lambda c: c.message.content))
+                 ELSE to_json(list_transform(j.response.body.choices, lambda c: c.message.content)) END AS completion,
+        CASE WHEN fmt IN ('openai_batch', 'vllm_batch') THEN j.response.request_id END AS provider_request_id,
+        CASE WHEN fmt IN ('openai_batch', 'vllm_batch') THEN cl_int(j.response.status_code) END AS http_status,
+        CASE fmt WHEN 'chat_completion' THEN j.error WHEN 'anthropic_batch' THEN NULL
+                 ELSE coalesce(j.response.body.error, j.error) END AS error_json
+    FROM detected
+),
+usage AS (
+    SELECT *,
+        usage_json IS NOT NULL AS has_usage,
+        CASE WHEN json_type(usage_json) = 'OBJECT' THEN from_json(usage_json, '{json.dumps(_USAGE)}') END AS u,
+        CASE WHEN json_type(error_json) = 'OBJECT' THEN from_json(error_json, '{json.dumps(_ERROR)}') END AS e
+    FROM fields
+),
+buckets AS (
+    SELECT *,
+        (u.prompt_tokens IS NULL AND u.completion_tokens IS NULL
+         AND (u.input_tokens IS NOT NULL OR u.output_tokens IS NOT NULL)) AS anthropic_usage
+    FROM usage
+),
+normalised AS (
+    SELECT *,
+        CASE WHEN anthropic_usage
+             THEN cl_int(u.input_tokens) + coalesce(cl_int(u.cache_creation_input_tokens), 0)
+                  + coalesce(cl_int(u.cache_read_input_tokens), 0)
+             ELSE cl_int(u.prompt_tokens) END AS prompt_tokens,
+        CASE WHEN anthropic_usage THEN cl_int(u.output_tokens) ELSE cl_int(u.completion_tokens) END
+            AS completion_tokens,
+        CASE WHEN anthropic_usage THEN cl_int(u.cache_read_input_tokens)
+             ELSE cl_int(u.prompt_tokens_details.cached_tokens) END AS cached_tokens,
+        CASE WHEN anthropic_usage THEN cl_int(u.cache_creation_input_tokens) END AS cache_write_tokens,
+        CASE WHEN anthropic_usage THEN NULL
+             ELSE cl_int(u.completion_tokens_details.reasoning_tokens) END AS reasoning_tokens,
+        CASE WHEN created_json IS NOT NULL AND regexp_full_match(CAST(created_json AS VARCHAR), '[0-9]{{1,12}}')
+             THEN epoch_ms(CAST(CAST(created_json AS VARCHAR) AS BIGINT) * 1000) END AS created_at
+    FROM buckets
+),
+judged AS (
+    SELECT *,
+        CASE fmt
+            WHEN 'anthropic_batch' THEN CASE WHEN j.result.type = 'succeeded' THEN 'ok' ELSE 'error' END
+            WHEN 'chat_completion' THEN CASE WHEN error_json IS NULL THEN 'ok' ELSE 'error' END
+            ELSE CASE WHEN http_status BETWEEN 200 AND 299 AND j.response.body IS NOT NULL AND error_json IS NULL
+                      THEN 'ok' ELSE 'error' END
+        END AS status,
+        CASE
+            WHEN j IS NULL THEN 'invalid JSON'
+            WHEN fmt IS NULL THEN 'unrecognised line: expected an OpenAI/vLLM batch output line, '
+                                  || 'an Anthropic batch result or a chat.completion object'
+            ELSE nullif(concat_ws('; ',
+                CASE WHEN j.custom_id IS NOT NULL AND cl_str(j.custom_id) IS NULL THEN 'custom_id must be a string'
+                     WHEN custom_id IS NULL THEN 'missing custom_id' END,
+                CASE WHEN usage_json IS NOT NULL AND json_type(usage_json) <> 'OBJECT'
+                     THEN 'usage is not an object' END,
+                {_TOKEN_ERRORS},
+                CASE WHEN u IS NOT NULL AND anthropic_usage AND (u.input_tokens IS NULL OR u.output_tokens IS NULL)
+                     THEN 'usage lacks input_tokens or output_tokens'
+                     WHEN u IS NOT NULL AND NOT anthropic_usage
+                          AND (u.prompt_tokens IS NULL OR u.completion_tokens IS NULL)
+                     THEN 'usage lacks prompt_tokens or completion_tokens' END,
+                CASE WHEN cached_tokens > prompt_tokens AND NOT anthropic_usage
+                     THEN 'usage: cached_tokens (' || cached_tokens || ') > prompt_tokens (' || prompt_tokens || ')' END,
+                CASE WHEN reasoning_tokens > completion_tokens
+                     THEN 'usage: reasoning_tokens (' || reasoning_tokens || ') > completion_tokens ('
+                          || completion_tokens || ')' END,
+                CASE WHEN created_json IS NOT NULL AND created_at IS NULL
+                     THEN 'created is not a Unix timestamp (' || left(CAST(created_json AS VARCHAR), 40) || ')' END,
+                CASE WHEN fmt IN ('openai_batch', 'vllm_batch') AND j.response IS NOT NULL AND http_status IS NULL
+                     THEN 'response.status_code is not an HTTP status' END
+            ), '')
+        END AS reason
+    FROM normalised
+)
+SELECT
+    line_no, line, reason, fmt, custom_id, response_id, provider_request_id, response_model,
+    status, http_status,
+    CASE
+        WHEN status = 'ok' THEN NULL
+        WHEN fmt = 'anthropic_batch' THEN
+            CASE WHEN j.result.type = 'errored'
+                 THEN coalesce(j.result.error.error.type, j.result.error.type, 'errored')
+                 ELSE j.result.type END
+        ELSE coalesce(e.type, cl_str(e.code), CASE WHEN http_status IS NOT NULL THEN 'http_' || http_status END,
+                      'error')
+    END AS error_type,
+    CASE
+        WHEN status = 'ok' THEN NULL
+        WHEN fmt = 'anthropic_batch' THEN coalesce(j.result.error.error.message, j.result.error.message)
+        ELSE coalesce(e.message, CASE WHEN json_type(error_json) = 'VARCHAR' THEN error_json->>'$' END)
+    END AS error_message,
+    finish_reasons,
+    CASE WHEN has_usage THEN 'reported' ELSE 'none' END AS usage_source,
+    CASE WHEN has_usage THEN CASE WHEN anthropic_usage THEN 'anthropic' ELSE 'openai' END END AS usage_format,
+    prompt_tokens, completion_tokens,
+    CASE WHEN anthropic_usage THEN prompt_tokens + completion_tokens
+         ELSE coalesce(cl_int(u.total_tokens), prompt_tokens + completion_tokens) END AS total_tokens,
+    cached_tokens, cache_write_tokens, reasoning_tokens,
+    usage_json AS raw_usage,
+    created_at,
+    CASE
+        WHEN $tier <> 'auto' THEN $tier
+        WHEN fmt IN {_BATCH_FORMATS} THEN 'batch'
+        WHEN body_tier IN ('flex', 'priority') THEN body_tier
+        ELSE 'standard'
+    END AS service_tier,
+    completion
+FROM judged
+"""
+
+_MARK_DUPLICATES = """
+UPDATE cl_stage SET reason = 'duplicate custom_id ''' || d.custom_id || ''' (first at line ' || d.first_line || ')'
+FROM (
+    SELECT s.line_no, s.custom_id,
+           coalesce(seen.line_no, min(s.line_no) OVER (PARTITION BY s.custom_id)) AS first_line
+    FROM cl_stage s LEFT JOIN cl_seen seen ON seen.custom_id = s.custom_id
+    WHERE s.reason IS NULL
+) d
+WHERE cl_stage.line_no = d.line_no AND d.first_line <> d.line_no
+"""
+
+_INSERT_REQUESTS = """
+INSERT INTO requests (
+    run_id, request_id, custom_id, line_no, requested_model, temperature, max_tokens, stream, top_p,
+    frequency_penalty, presence_penalty, stop, n, "user", extra_params, msg_count, msg_system, msg_user,
+    msg_assistant, msg_tool, msg_developer, messages_sha256, messages)
+SELECT $run_id, s.line_no, s.custom_id, coalesce(q.line_no, s.line_no), q.model, q.temperature, q.max_tokens,
+       q.stream, q.top_p, q.frequency_penalty, q.presence_penalty, q.stop, q.n, q."user", q.extra_params,
+       q.msg_count, q.msg_system, q.msg_user, q.msg_assistant, q.msg_tool, q.msg_developer, q.messages_sha256,
+       q.messages
+FROM cl_stage s LEFT JOIN cl_req_input q ON q.custom_id = s.custom_id
+WHERE s.reason IS NULL
+"""
+
+_INSERT_RESULTS = """
+INSERT INTO results (
+    run_id, request_id, source_line_no, source_format, service_tier, status, http_status, error_type,
+    error_message, response_id, provider_request_id, response_model, finish_reasons, usage_source,
+    usage_format, prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens,
+    reasoning_tokens, raw_usage, created_at, priced_at, completion, completion_sha256)
+SELECT $run_id, line_no, line_no, fmt, service_tier, status, http_status, error_type, error_message,
+       response_id, provider_request_id, response_model, finish_reasons, usage_source, usage_format,
+       prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
+       raw_usage, created_at, coalesce(created_at, $now),
+       CASE WHEN $store_content THEN completion END, sha256(CAST(completion AS VARCHAR))
+FROM cl_stage WHERE reason IS NULL
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayOptions:
+    """What to replay and how; mirrors ``costlens replay``'s options."""
+
+    files: Sequence[Path]
+    requests_file: Path | None = None
+    tier: TierMode = "auto"
+    run_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    force: bool = False
+    store_content: bool = True
+    command_line: str | None = None
+    pricing_sha256: str | None = None
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """One replayed file: read = stored + rejected, always."""
+
+    run_id: int
+    file: str
+    sha256: str
+    lines_read: int
+    stored: int
+    rejected: int
+    errors: int
+    formats: Mapping[str, int]
+    rejects: tuple[Reject, ...]
+
+
+def _insert_rejects(conn: duckdb.DuckDBPyConnection, run_id: int, rejects: Sequence[Reject]) -> None:
+    if not rejects:
+        return
+    now = utcnow()
+    conn.executemany(
+        "INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)",
+        [(run_id, r.file, r.line_no, r.reason, r.raw, now) for r in rejects],
+    )
+
+
+def _replay_one(
+    conn: duckdb.DuckDBPyConnection, path: Path, options: ReplayOptions, request_file: RequestFile | None
+) -> ReplayResult:
+    now = utcnow()
+    run_id = scalar(
+        conn,
+        """INSERT INTO runs (name, kind, status, source_file, requests_file, requests_sha256, tier_mode, tags,
+                             command_line, costlens_version, pricing_sha256, started_at)
+           VALUES (?, 'replay', 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_id""",
+        [
+            options.run_name,
+            str(path),
+            request_file.path if request_file else None,
+            request_file.sha256 if request_file else None,
+            options.tier,
+            json.dumps(dict(sorted(options.tags.items()))),
+            options.command_line,
+            __version__,
+            options.pricing_sha256,
+            now,
+        ],
+    )
+    conn.execute("CREATE OR REPLACE TEMP TABLE cl_seen (custom_id VARCHAR, line_no BIGINT)")
+    digest = FileDigest()
+    rejects: list[Reject] = []
+    params = {"run_id": run_id, "now": now, "store_content": options.store_content}
+    for chunk in read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes):
+        rejects.extend(Reject(str(path), line_no, reason, None) for line_no, reason in chunk.bad_utf8)
+        conn.register("cl_chunk", chunk.table)
+        try:
+            conn.execute(_STAGE, {"tier": options.tier})
+        finally:
+            conn.unregister("cl_chunk")
+        conn.execute(_MARK_DUPLICATES)
+        conn.execute(_INSERT_REQUESTS, {"run_id": run_id})
+        conn.execute(_INSERT_RESULTS, params)
+        conn.execute("INSERT INTO cl_seen SELECT custom_id, line_no FROM cl_stage WHERE reason IS NULL")
+        bad = conn.execute(
+            "SELECT line_no, reason, line FROM cl_stage WHERE reason IS NOT NULL ORDER BY line_no"
+        ).fetchall()
+        rejects.extend(explain_unparsed(str(path), n, reason, line) for n, reason, line in bad)
+
+    previous = scalar(
+        conn,
+        "SELECT min(run_id) FROM runs WHERE source_sha256 = ? AND kind = 'replay' AND status <> 'running'",
+        [digest.sha256],
+    )
+    if previous is not None and not options.force:
+        raise AlreadyReplayedError(
+            f"{path} was already replayed into this database as run {previous} (same sha256); "
+            "use --force to replay it again"
+        )
+    rejects.sort(key=lambda r: r.line_no)
+    _insert_rejects(conn, run_id, rejects)
+    by_format = conn.execute(
+        """SELECT source_format, count(*), count(*) FILTER (WHERE status = 'error')
+           FROM results WHERE run_id = ? GROUP BY source_format ORDER BY source_format""",
+        [run_id],
+    ).fetchall()
+    formats = {fmt: int(n) for fmt, n, _ in by_format}
+    stored = sum(formats.values())
+    errors = sum(int(e) for _, _, e in by_format)
+    read = stored + len(rejects)
+    conn.execute(
+        """UPDATE runs SET status = 'completed', source_sha256 = ?, finished_at = ?,
+                          lines_read = ?, lines_stored = ?, lines_rejected = ? WHERE run_id = ?""",
+        [digest.sha256, utcnow(), read, stored, len(rejects), run_id],
+    )
+    return ReplayResult(
+        run_id=run_id,
+        file=str(path),
+        sha256=digest.sha256,
+        lines_read=read,
+        stored=stored,
+        rejected=len(rejects),
+        errors=errors,
+        formats=formats,
+        rejects=tuple(rejects),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOutcome:
+    results: tuple[ReplayResult, ...]
+    requests: RequestFile | None
+
+
+def replay_files(conn: duckdb.DuckDBPyConnection, options: ReplayOptions) -> ReplayOutcome:
+    """Replay each file as its own run, in its own transaction.
+
+    The ``--requests`` file is read once; its rejects are stored under the
+    first file's run and reported in ``ReplayOutcome.requests``.
+    """
+    for path in options.files:
+        if not path.is_file():
+            raise InputError("no such file", file=str(path))
+    install_macros(conn)
+    request_file: RequestFile | None = None
+    if options.requests_file is not None:
+        request_file = stage_request_file(conn, options.requests_file, store_content=options.store_content)
+    else:
+        create_request_table(conn)  # empty, so the INSERT's join is uniform
+    results: list[ReplayResult] = []
+    for index, path in enumerate(options.files):
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            result = _replay_one(conn, path, options, request_file)
+            if index == 0 and request_file is not None and request_file.rejects:
+                _insert_rejects(conn, result.run_id, request_file.rejects)
+            conn.execute("COMMIT")
+        except BaseException as e:
+            conn.execute("ROLLBACK")
+            if isinstance(e, duckdb.Error):
+                raise StoreError(f"replay of {path} failed in the database: {e}") from e
+            raise
+        results.append(result)
+    return ReplayOutcome(tuple(results), request_file)
