@@ -213,6 +213,10 @@ def cli(
     help="Batch input file whose lines are joined on custom_id, so request parameters are logged too.",
 )
 @click.option(
+    "--model",
+    help="Requested model for lines whose request is not in --requests (error lines often carry no model).",
+)
+@click.option(
     "--tier",
     type=click.Choice(["auto", "standard", "batch", "flex", "priority"]),
     default="auto",
@@ -234,6 +238,7 @@ def replay(
     state: State,
     files: tuple[Path, ...],
     requests_file: Path | None,
+    model: str | None,
     tier: str,
     run_name: str | None,
     tags: tuple[str, ...],
@@ -252,6 +257,7 @@ def replay(
             ReplayOptions(
                 files=files,
                 requests_file=requests_file,
+                model=model,
                 tier=tier,  # type: ignore[arg-type]
                 run_name=run_name,
                 tags=_parse_tags(tags),

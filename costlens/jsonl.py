@@ -35,6 +35,7 @@ class LineChunk:
     """One slice of the file: its lines as Arrow, minus lines that are not UTF-8."""
 
     table: pa.Table
+    lines: int
     bad_utf8: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -69,10 +70,12 @@ def _slow_chunk(data: bytes, first_line_no: int) -> LineChunk:
             continue
         nos.append(line_no)
         texts.append(text)
-    return LineChunk(_table(pa.array(nos, pa.int64()), pa.array(texts, pa.string())), bad)
+    lines = data.count(b"\n")
+    return LineChunk(_table(pa.array(nos, pa.int64()), pa.array(texts, pa.string())), lines, bad)
 
 
-def _fast_chunk(data: bytes, first_line_no: int) -> LineChunk:
+def _fast_chunk(data: bytes, first_line_no: int) -> LineChunk | None:
+    """Zero-copy Arrow view of the lines; None when the bytes are not valid UTF-8."""
     view = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(view == 10)  # data always ends with b"\n"
     n = len(ends)
@@ -82,14 +85,22 @@ def _fast_chunk(data: bytes, first_line_no: int) -> LineChunk:
     # Lines keep their trailing newline: JSON allows trailing whitespace, and
     # slicing it off would need a copy. Blank lines are dropped later, in SQL.
     lines = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    try:
+        lines.validate(full=True)  # UTF-8 check, without decoding into a Python str
+    except pa.ArrowInvalid:
+        return None
     line_nos = np.arange(first_line_no, first_line_no + n, dtype=np.int64)
-    return LineChunk(_table(pa.array(line_nos), lines))
+    return LineChunk(_table(pa.array(line_nos), lines), n)
 
 
 def read_line_chunks(
     path: Path, digest: FileDigest, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES
 ) -> Iterator[LineChunk]:
-    """Yield chunks of whole lines with 1-based line numbers; fill ``digest`` as it goes."""
+    """Yield chunks of whole lines with 1-based line numbers; fill ``digest`` as it goes.
+
+    Each read ends at the last newline it holds and the file position moves back
+    to just after it, so no bytes are concatenated or copied between chunks.
+    """
     hasher = hashlib.sha256()
     next_line_no = 1
     try:
@@ -97,29 +108,32 @@ def read_line_chunks(
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", file=str(path)) from e
     with fh:
-        rest = b""
+        size = chunk_bytes
         while True:
-            buf = fh.read(chunk_bytes)
-            if buf:
-                hasher.update(buf)
-                digest.bytes += len(buf)
-                data = rest + buf
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    rest = data
-                    continue
-                rest = data[cut:]
-                data = data[:cut]
-            elif rest:
-                data, rest = rest + b"\n", b""
-            else:
+            data = fh.read(size)
+            if not data:
                 break
-            try:
-                data.decode("utf-8")
-                chunk = _fast_chunk(data, next_line_no)
-            except UnicodeDecodeError:
+            cut = data.rfind(b"\n") + 1
+            if cut == 0 and len(data) == size:
+                size *= 2  # a line longer than the chunk: read more at once
+                fh.seek(-len(data), 1)
+                continue
+            if cut == 0:  # last line, no trailing newline
+                data += b"\n"
+                cut = len(data)
+                hasher.update(data[:-1])
+                digest.bytes += cut - 1
+            else:
+                if cut < len(data):
+                    fh.seek(cut - len(data), 1)
+                    data = data[:cut]
+                hasher.update(data)
+                digest.bytes += cut
+            size = chunk_bytes
+            chunk = _fast_chunk(data, next_line_no)
+            if chunk is None:
                 chunk = _slow_chunk(data, next_line_no)
-            next_line_no += data.count(b"\n")
+            next_line_no += chunk.lines
             yield chunk
     digest.sha256 = hasher.hexdigest()
     digest.lines = next_line_no - 1

@@ -24,18 +24,22 @@ Usage normalisation (the bugs this exists to avoid, see FORMATS.md §3):
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+import queue
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import duckdb
+import pyarrow as pa
 
 from costlens import __version__
 from costlens.errors import AlreadyReplayedError, InputError, StoreError
 from costlens.jsonl import DEFAULT_CHUNK_BYTES, FileDigest, read_line_chunks
-from costlens.rejects import Reject, explain_unparsed
+from costlens.rejects import RAW_LIMIT, Reject, explain_unparsed
 from costlens.requests_file import RequestFile, create_request_table, stage_request_file
 from costlens.sqlmacros import install_macros, scalar
 from costlens.store import utcnow
@@ -104,7 +108,6 @@ _TOKEN_ERRORS = ",\n".join(f"cl_count_error('{name}', {expr})" for name, expr in
 # Stage one chunk: parse, detect the format, pull out the fields, normalise usage,
 # and give every line either clean values or a reason.
 _STAGE = f"""
-CREATE OR REPLACE TEMP TABLE cl_stage AS
 WITH parsed AS (
     SELECT line_no, line, try(from_json(line, '{json.dumps(_LINE)}')) AS j
     FROM cl_chunk WHERE NOT cl_blank(line)
@@ -122,7 +125,7 @@ detected AS (
     FROM parsed
 ),
 fields AS (
-    SELECT line_no, line, j, fmt,
+    SELECT line_no, j, fmt,
         CASE WHEN fmt = 'chat_completion' THEN coalesce(cl_str(j.custom_id), CAST(line_no AS VARCHAR))
              ELSE cl_str(j.custom_id) END AS custom_id,
         CASE fmt WHEN 'chat_completion' THEN j.id WHEN 'anthropic_batch' THEN j.result.message.id
@@ -138,11 +141,12 @@ fields AS (
                                                   THEN [j.result.message.stop_reason] END
                  WHEN 'chat_completion' THEN list_transform(j.choices, lambda c: c.finish_reason)
                  ELSE list_transform(j.response.body.choices, lambda c: c.finish_reason) END AS finish_reasons,
-        CASE fmt WHEN 'anthropic_batch'
+        CASE WHEN NOT $store_content THEN NULL
+             WHEN fmt = 'anthropic_batch'
                       THEN to_json(list_transform(list_filter(j.result.message.content, lambda c: c.type = 'text'),
                                                   lambda c: c.text))
-                 WHEN 'chat_completion' THEN to_json(list_transform(j.choices, lambda c: c.message.content))
-                 ELSE to_json(list_transform(j.response.body.choices, lambda c: c.message.content)) END AS completion,
+             WHEN fmt = 'chat_completion' THEN to_json(list_transform(j.choices, lambda c: c.message.content))
+             ELSE to_json(list_transform(j.response.body.choices, lambda c: c.message.content)) END AS completion,
         CASE WHEN fmt IN ('openai_batch', 'vllm_batch') THEN j.response.request_id END AS provider_request_id,
         CASE WHEN fmt IN ('openai_batch', 'vllm_batch') THEN cl_int(j.response.status_code) END AS http_status,
         CASE fmt WHEN 'chat_completion' THEN j.error WHEN 'anthropic_batch' THEN NULL
@@ -216,7 +220,7 @@ judged AS (
     FROM normalised
 )
 SELECT
-    line_no, line, reason, fmt, custom_id, response_id, provider_request_id, response_model,
+    line_no, reason, fmt, custom_id, response_id, provider_request_id, response_model,
     status, http_status,
     CASE
         WHEN status = 'ok' THEN NULL
@@ -251,15 +255,19 @@ SELECT
 FROM judged
 """
 
-_MARK_DUPLICATES = """
-UPDATE cl_stage SET reason = 'duplicate custom_id ''' || d.custom_id || ''' (first at line ' || d.first_line || ')'
-FROM (
-    SELECT s.line_no, s.custom_id,
-           coalesce(seen.line_no, min(s.line_no) OVER (PARTITION BY s.custom_id)) AS first_line
-    FROM cl_stage s LEFT JOIN cl_seen seen ON seen.custom_id = s.custom_id
-    WHERE s.reason IS NULL
-) d
-WHERE cl_stage.line_no = d.line_no AND d.first_line <> d.line_no
+# After the whole file is in: a custom_id seen on an earlier line makes every
+# later line with it a duplicate. One hash aggregate over the run is far cheaper
+# than checking each chunk against everything before it.
+_DUPLICATES = """
+WITH dup AS (
+    SELECT custom_id, min(request_id) AS first_line
+    FROM requests WHERE run_id = $run_id
+    GROUP BY custom_id HAVING count(*) > 1
+)
+SELECT q.request_id, q.custom_id, dup.first_line
+FROM requests q JOIN dup ON dup.custom_id = q.custom_id
+WHERE q.run_id = $run_id AND q.request_id <> dup.first_line
+ORDER BY q.request_id
 """
 
 _INSERT_REQUESTS = """
@@ -267,7 +275,7 @@ INSERT INTO requests (
     run_id, request_id, custom_id, line_no, requested_model, temperature, max_tokens, stream, top_p,
     frequency_penalty, presence_penalty, stop, n, "user", extra_params, msg_count, msg_system, msg_user,
     msg_assistant, msg_tool, msg_developer, messages_sha256, messages)
-SELECT $run_id, s.line_no, s.custom_id, coalesce(q.line_no, s.line_no), q.model, q.temperature, q.max_tokens,
+SELECT $run_id, s.line_no, s.custom_id, coalesce(q.line_no, s.line_no), coalesce(q.model, $model), q.temperature, q.max_tokens,
        q.stream, q.top_p, q.frequency_penalty, q.presence_penalty, q.stop, q.n, q."user", q.extra_params,
        q.msg_count, q.msg_system, q.msg_user, q.msg_assistant, q.msg_tool, q.msg_developer, q.messages_sha256,
        q.messages
@@ -285,7 +293,7 @@ SELECT $run_id, line_no, line_no, fmt, service_tier, status, http_status, error_
        response_id, provider_request_id, response_model, finish_reasons, usage_source, usage_format,
        prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
        raw_usage, created_at, coalesce(created_at, $now),
-       CASE WHEN $store_content THEN completion END, sha256(CAST(completion AS VARCHAR))
+       completion, NULL
 FROM cl_stage WHERE reason IS NULL
 """
 
@@ -296,6 +304,9 @@ class ReplayOptions:
 
     files: Sequence[Path]
     requests_file: Path | None = None
+    # Requested model for lines whose request is not in requests_file (e.g. an
+    # expired line carries no model; without this it is "(unknown model)").
+    model: str | None = None
     tier: TierMode = "auto"
     run_name: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -331,11 +342,120 @@ def _insert_rejects(conn: duckdb.DuckDBPyConnection, run_id: int, rejects: Seque
     )
 
 
-def _replay_one(
+@dataclass(slots=True)
+class _StagedChunk:
+    table: pa.Table
+    rejects: list[Reject]
+
+
+_DONE = object()
+
+
+def _staged_chunks(
+    conn: duckdb.DuckDBPyConnection, path: Path, digest: FileDigest, options: ReplayOptions
+) -> Iterator[_StagedChunk]:
+    """Read and parse chunks on a worker thread with its own cursor.
+
+    DuckDB releases the GIL, so parsing chunk k+1 overlaps with the main
+    thread inserting chunk k. The queue is bounded, so memory stays bounded.
+    """
+    box: queue.Queue[object] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        cursor = conn.cursor()
+        try:
+            install_macros(cursor)
+            params = {"tier": options.tier, "store_content": options.store_content}
+            for chunk in read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes):
+                rejects = [Reject(str(path), n, reason, None) for n, reason in chunk.bad_utf8]
+                cursor.register("cl_chunk", chunk.table)
+                try:
+                    table = cursor.sql(_STAGE, params=params).to_arrow_table()
+                    cursor.register("cl_staged", table)
+                    try:
+                        bad = cursor.execute(
+                            "SELECT s.line_no, s.reason, c.line FROM cl_staged s JOIN cl_chunk c USING (line_no) "
+                            "WHERE s.reason IS NOT NULL ORDER BY s.line_no"
+                        ).fetchall()
+                    finally:
+                        cursor.unregister("cl_staged")
+                finally:
+                    cursor.unregister("cl_chunk")
+                rejects.extend(explain_unparsed(str(path), n, reason, line) for n, reason, line in bad)
+                if not put(_StagedChunk(table, rejects)):
+                    return
+            put(_DONE)
+        except BaseException as e:  # handed to the main thread, raised there
+            put(e)
+        finally:
+            cursor.close()
+
+    worker = threading.Thread(target=work, name="costlens-replay-parse", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, _StagedChunk)
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _remove_duplicates(conn: duckdb.DuckDBPyConnection, run_id: int, path: Path) -> list[Reject]:
+    """Move every repeat of a custom_id (after its first line) from requests/results to rejects."""
+    duplicates = conn.execute(_DUPLICATES, {"run_id": run_id}).fetchall()
+    if not duplicates:
+        return []
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE cl_dup_ids AS SELECT unnest(?::BIGINT[]) AS request_id",
+        [[d[0] for d in duplicates]],
+    )
+    for table in ("requests", "results"):
+        conn.execute(
+            f"DELETE FROM {table} WHERE run_id = ? AND request_id IN (SELECT request_id FROM cl_dup_ids)",
+            [run_id],
+        )
+    raw = _read_lines(path, {d[0] for d in duplicates})
+    return [
+        Reject(
+            str(path), line_no, f"duplicate custom_id '{custom_id}' (first at line {first})", raw.get(line_no)
+        )
+        for line_no, custom_id, first in duplicates
+    ]
+
+
+def _read_lines(path: Path, wanted: set[int]) -> dict[int, str]:
+    """The raw text of a few lines (for the rejects table), by number."""
+    found: dict[int, str] = {}
+    last = max(wanted)
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if line_no in wanted:
+                found[line_no] = raw.decode("utf-8", "replace").rstrip("\r\n")[:RAW_LIMIT]
+            if line_no >= last:
+                break
+    return found
+
+
+def _start_run(
     conn: duckdb.DuckDBPyConnection, path: Path, options: ReplayOptions, request_file: RequestFile | None
-) -> ReplayResult:
-    now = utcnow()
-    run_id = scalar(
+) -> int:
+    run_id: int = scalar(
         conn,
         """INSERT INTO runs (name, kind, status, source_file, requests_file, requests_sha256, tier_mode, tags,
                              command_line, costlens_version, pricing_sha256, started_at)
@@ -350,28 +470,30 @@ def _replay_one(
             options.command_line,
             __version__,
             options.pricing_sha256,
-            now,
+            utcnow(),
         ],
     )
-    conn.execute("CREATE OR REPLACE TEMP TABLE cl_seen (custom_id VARCHAR, line_no BIGINT)")
+    return run_id
+
+
+def _replay_one(
+    conn: duckdb.DuckDBPyConnection, run_id: int, path: Path, options: ReplayOptions
+) -> ReplayResult:
+    now = utcnow()
     digest = FileDigest()
     rejects: list[Reject] = []
-    params = {"run_id": run_id, "now": now, "store_content": options.store_content}
-    for chunk in read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes):
-        rejects.extend(Reject(str(path), line_no, reason, None) for line_no, reason in chunk.bad_utf8)
-        conn.register("cl_chunk", chunk.table)
+    params = {"run_id": run_id, "now": now}
+    for staged in _staged_chunks(conn, path, digest, options):
+        rejects.extend(staged.rejects)
+        # Arrow, not TEMP tables, carries each chunk: a table replaced once per
+        # chunk keeps every old version alive until the transaction ends.
+        conn.register("cl_stage", staged.table)
         try:
-            conn.execute(_STAGE, {"tier": options.tier})
+            conn.execute(_INSERT_REQUESTS, {"run_id": run_id, "model": options.model})
+            conn.execute(_INSERT_RESULTS, params)
         finally:
-            conn.unregister("cl_chunk")
-        conn.execute(_MARK_DUPLICATES)
-        conn.execute(_INSERT_REQUESTS, {"run_id": run_id})
-        conn.execute(_INSERT_RESULTS, params)
-        conn.execute("INSERT INTO cl_seen SELECT custom_id, line_no FROM cl_stage WHERE reason IS NULL")
-        bad = conn.execute(
-            "SELECT line_no, reason, line FROM cl_stage WHERE reason IS NOT NULL ORDER BY line_no"
-        ).fetchall()
-        rejects.extend(explain_unparsed(str(path), n, reason, line) for n, reason, line in bad)
+            conn.unregister("cl_stage")
+    rejects.extend(_remove_duplicates(conn, run_id, path))
 
     previous = scalar(
         conn,
@@ -419,10 +541,12 @@ class ReplayOutcome:
 
 
 def replay_files(conn: duckdb.DuckDBPyConnection, options: ReplayOptions) -> ReplayOutcome:
-    """Replay each file as its own run, in its own transaction.
+    """Replay each file as its own run, in one transaction: it lands whole or not at all.
 
-    The ``--requests`` file is read once; its rejects are stored under the
-    first file's run and reported in ``ReplayOutcome.requests``.
+    A failure, Ctrl-C or kill leaves nothing of that file behind (the
+    transaction is rolled back, or never committed). The ``--requests`` file is
+    read once; its rejects are stored under the first file's run and reported
+    in ``ReplayOutcome.requests``.
     """
     for path in options.files:
         if not path.is_file():
@@ -437,12 +561,14 @@ def replay_files(conn: duckdb.DuckDBPyConnection, options: ReplayOptions) -> Rep
     for index, path in enumerate(options.files):
         conn.execute("BEGIN TRANSACTION")
         try:
-            result = _replay_one(conn, path, options, request_file)
+            run_id = _start_run(conn, path, options, request_file)
+            result = _replay_one(conn, run_id, path, options)
             if index == 0 and request_file is not None and request_file.rejects:
-                _insert_rejects(conn, result.run_id, request_file.rejects)
+                _insert_rejects(conn, run_id, request_file.rejects)
             conn.execute("COMMIT")
         except BaseException as e:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):
+                conn.execute("ROLLBACK")
             if isinstance(e, duckdb.Error):
                 raise StoreError(f"replay of {path} failed in the database: {e}") from e
             raise

@@ -31,7 +31,12 @@ def utcnow() -> datetime:
 
 
 def _duckdb_config() -> dict[str, str | bool | int | float | list[str]]:
-    config: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": False}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False,
+        # Bound the buffer pool: a nightly job shares the machine, and a replay of
+        # a large file must not grow with it (DuckDB spills to disk instead).
+        "memory_limit": os.environ.get("COSTLENS_MEMORY_LIMIT", "1GB"),
+    }
     # DuckDB wants a home directory for its extension cache; cron jobs often
     # run with HOME unset, so give it a harmless one rather than fail.
     if not os.environ.get("HOME"):
