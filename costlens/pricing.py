@@ -13,7 +13,7 @@ guard between a hand-edited file and every cost figure costlens prints, so it is
 * **Numbers are plain decimals.** ``1.25`` or ``0.007``; ``$1.25`` is rejected with a hint,
   ``nan``/``inf`` and digit separators are rejected, and an exponent (``1e-3``) is accepted
   because it is still an exact, finite decimal. At most 9 significant decimal places (trailing
-  zeros do not count) and fewer than 10**29, so every accepted price fits ``DECIMAL(38,9)``
+  zeros do not count) and below 1,000,000, so costs can never overflow ``DECIMAL(38,15)``
   without rounding.
 * **Time is half-open.** A row applies on ``[effective_from, effective_to)`` in naive UTC; an
   empty bound is unbounded. Two rows for the same (model, service_tier, min_prompt_tokens) may
@@ -88,8 +88,9 @@ ALIAS_COLUMNS: Final = ("alias", "model")
 _TIER_BY_NAME: Final[dict[str, ServiceTier]] = {tier: tier for tier in SERVICE_TIERS}
 _CURRENCIES: Final = ("USD",)
 _MAX_PLACES: Final = 9
-# DECIMAL(38,9) keeps 29 digits before the point.
-_PRICE_LIMIT: Final = Decimal(10) ** 29
+# Far above any real price, and low enough that tokens (BIGINT, < 1e19) x price
+# never overflows the cost arithmetic (DECIMAL(38,9) then DECIMAL(38,15)).
+_PRICE_LIMIT: Final = Decimal(10) ** 6
 _BIGINT_MAX: Final = 2**63 - 1
 _QUANTUM: Final = Decimal(1).scaleb(-_MAX_PLACES)
 _DEC38: Final = Context(prec=38)
@@ -290,7 +291,7 @@ def _parse_price(cells: _Cells, name: str) -> Decimal | None:
     if value == 0:
         return Decimal(0)
     if value >= _PRICE_LIMIT:
-        raise cells.fail(name, f"price {text!r} for {name} is too large (must be below 1e29)")
+        raise cells.fail(name, f"price {text!r} for {name} is too large (must be below 1000000 USD per 1M tokens)")
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite by the regex above
     trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))

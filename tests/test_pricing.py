@@ -163,7 +163,7 @@ def test_defaults_for_absent_or_empty_cells(tmp_path: Path) -> None:
         (".5", Decimal("0.5")),
         ("0.123000000000", Decimal("0.123")),  # trailing zeros are not decimal places
         ("0.000000001", Decimal("0.000000001")),
-        ("12345678901234567890123456789.123456789", Decimal("12345678901234567890123456789.123456789")),
+        ("999999.123456789", Decimal("999999.123456789")),
     ],
 )
 def test_plain_and_exponent_decimals_are_exact(tmp_path: Path, text: str, expected: Decimal) -> None:
@@ -220,7 +220,7 @@ def test_quoted_multiline_record_keeps_physical_line_numbers(tmp_path: Path) -> 
         ({"input_per_1m": "1.2.3"}, 3, "bad number '1.2.3'"),
         ({"output_per_1m": "0.0000000001"}, 4, "has 10 decimal places; at most 9"),
         ({"output_per_1m": "1e-10"}, 4, "has 10 decimal places"),
-        ({"input_per_1m": "1e29"}, 3, "too large"),
+        ({"input_per_1m": "1000000"}, 3, "too large"),
         ({"input_per_1m": "-0.5"}, 3, "negative price '-0.5' for input_per_1m"),
         ({"context_window": "128K"}, 5, "bad integer '128K' for context_window"),
         ({"context_window": "0"}, 5, "bad integer '0' for context_window: expected a whole number >= 1"),
@@ -507,7 +507,7 @@ def test_register_prices_keeps_extremes_and_timestamps(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "model,input_per_1m,output_per_1m,effective_from,effective_to\n"
-        "big,12345678901234567890123456789.123456789,0.000000001,2025-01-01T12:00:00+01:00,2026-01-01\n",
+        "big,999999.123456789,0.000000001,2025-01-01T12:00:00+01:00,2026-01-01\n",
     )
     conn = duckdb.connect()
     register_prices(conn, load_price_table([path], []))
@@ -516,7 +516,7 @@ def test_register_prices_keeps_extremes_and_timestamps(tmp_path: Path) -> None:
     ).fetchall()
     assert got == [
         (
-            Decimal("12345678901234567890123456789.123456789"),
+            Decimal("999999.123456789"),
             Decimal("0.000000001"),
             datetime(2025, 1, 1, 11, 0),
             datetime(2026, 1, 1),
@@ -543,7 +543,7 @@ def test_price_rows_for_display(tmp_path: Path) -> None:
 @given(
     st.decimals(
         min_value=Decimal(0),
-        max_value=Decimal("99999999999999999999999999999.999999999"),
+        max_value=Decimal("999999.999999999"),
         places=9,
         allow_nan=False,
         allow_infinity=False,
