@@ -38,7 +38,9 @@ EXIT_INTERNAL = 4
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_SECRET_OPTION = re.compile(r"(key|token|secret|password|authorization)", re.IGNORECASE)
+# Option names whose value is a secret: --api-key, --token, --auth-token, --password...
+# (not --max-tokens, and not --api-key-env, whose value is only a variable's name).
+_SECRET_OPTION = re.compile(r"(key|secret|password|passwd|authorization|bearer|(^|-)token)$", re.IGNORECASE)
 _SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+\S+)")
 
 
@@ -51,7 +53,7 @@ def redacted_command_line(argv: Sequence[str]) -> str:
             out.append("***")
             hide_next = False
             continue
-        if arg.startswith("--") and _SECRET_OPTION.search(arg.split("=", 1)[0]) and not arg.endswith("-env"):
+        if arg.startswith("--") and _SECRET_OPTION.search(arg.split("=", 1)[0].lstrip("-")):
             if "=" in arg:
                 out.append(arg.split("=", 1)[0] + "=***")
             else:

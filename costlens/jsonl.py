@@ -26,6 +26,7 @@ from costlens.errors import InputError
 __all__ = ["DEFAULT_CHUNK_BYTES", "FileDigest", "LineChunk", "read_line_chunks"]
 
 DEFAULT_CHUNK_BYTES = 32 << 20
+_BOM = b"\xef\xbb\xbf"
 # Record batches per chunk: lets DuckDB spread one chunk over all cores.
 _BATCHES_PER_CHUNK = 8
 
@@ -130,6 +131,8 @@ def read_line_chunks(
                 hasher.update(data)
                 digest.bytes += cut
             size = chunk_bytes
+            if next_line_no == 1 and data.startswith(_BOM):
+                data = data[len(_BOM) :]  # a UTF-8 byte-order mark is not part of line 1 (still hashed)
             chunk = _fast_chunk(data, next_line_no)
             if chunk is None:
                 chunk = _slow_chunk(data, next_line_no)

@@ -118,7 +118,7 @@ detected AS (
             WHEN j IS NULL THEN NULL
             WHEN j.result.type IS NOT NULL THEN 'anthropic_batch'
             WHEN j.object = 'chat.completion' THEN 'chat_completion'
-            WHEN j.custom_id IS NOT NULL AND (j.response IS NOT NULL OR j.error IS NOT NULL)
+            WHEN j.response IS NOT NULL OR (j.error IS NOT NULL AND j.custom_id IS NOT NULL)
                 THEN CASE WHEN starts_with(coalesce(j.id, ''), 'vllm-') THEN 'vllm_batch' ELSE 'openai_batch' END
             WHEN j.choices IS NOT NULL AND j.model IS NOT NULL THEN 'chat_completion'
         END AS fmt
@@ -141,8 +141,7 @@ fields AS (
                                                   THEN [j.result.message.stop_reason] END
                  WHEN 'chat_completion' THEN list_transform(j.choices, lambda c: c.finish_reason)
                  ELSE list_transform(j.response.body.choices, lambda c: c.finish_reason) END AS finish_reasons,
-        CASE WHEN NOT $store_content THEN NULL
-             WHEN fmt = 'anthropic_batch'
+        CASE WHEN fmt = 'anthropic_batch'
                       THEN to_json(list_transform(list_filter(j.result.message.content, lambda c: c.type = 'text'),
                                                   lambda c: c.text))
              WHEN fmt = 'chat_completion' THEN to_json(list_transform(j.choices, lambda c: c.message.content))
@@ -293,7 +292,7 @@ SELECT $run_id, line_no, line_no, fmt, service_tier, status, http_status, error_
        response_id, provider_request_id, response_model, finish_reasons, usage_source, usage_format,
        prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
        raw_usage, created_at, coalesce(created_at, $now),
-       completion, NULL
+       CASE WHEN $store_content THEN completion END, sha256(completion)
 FROM cl_stage WHERE reason IS NULL
 """
 
@@ -375,7 +374,7 @@ def _staged_chunks(
         cursor = conn.cursor()
         try:
             install_macros(cursor)
-            params = {"tier": options.tier, "store_content": options.store_content}
+            params = {"tier": options.tier}
             for chunk in read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes):
                 rejects = [Reject(str(path), n, reason, None) for n, reason in chunk.bad_utf8]
                 cursor.register("cl_chunk", chunk.table)
@@ -482,7 +481,7 @@ def _replay_one(
     now = utcnow()
     digest = FileDigest()
     rejects: list[Reject] = []
-    params = {"run_id": run_id, "now": now}
+    params = {"run_id": run_id, "now": now, "store_content": options.store_content}
     for staged in _staged_chunks(conn, path, digest, options):
         rejects.extend(staged.rejects)
         # Arrow, not TEMP tables, carries each chunk: a table replaced once per

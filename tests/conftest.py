@@ -1,0 +1,223 @@
+"""Shared fixtures: user state in a temp dir, JSONL builders and writers, library and CLI runners.
+
+Like simonw/llm's tests/conftest.py, an autouse fixture points every piece of user
+state (working directory, ``COSTLENS_DB``, ``COSTLENS_PRICING``) at the test's temp
+dir, so no test can read or write a real database or price table.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from costlens.cli import cli
+from costlens.replay import ReplayOptions, ReplayResult, replay_files
+from costlens.session import Session, Settings, open_session
+
+DATA = Path(__file__).parent / "data"
+
+# 2024-03-26 17:44:14 UTC, the `created` of the FORMATS.md example.
+CREATED = 1711475054
+OPENAI_USAGE = {"prompt_tokens": 24, "completion_tokens": 15, "total_tokens": 39}
+
+Record = dict[str, Any] | str | bytes
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """cwd = tmp_path, COSTLENS_DB = a fresh file in it, no other COSTLENS_* (so no COSTLENS_PRICING)."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("COSTLENS_"):  # COSTLENS_PRICING and any setting added later
+            monkeypatch.delenv(name)
+    state = tmp_path / "state"
+    state.mkdir()
+    db = state / "costlens.duckdb"
+    monkeypatch.setenv("COSTLENS_DB", str(db))
+    return db
+
+
+@pytest.fixture
+def db_path(isolated_state: Path) -> Path:
+    return isolated_state
+
+
+# --- JSONL -------------------------------------------------------------------------------------
+
+
+def encode(record: Record) -> bytes:
+    if isinstance(record, bytes):
+        return record
+    if isinstance(record, str):
+        return record.encode("utf-8")
+    return json.dumps(record).encode("utf-8")
+
+
+def write_jsonl(
+    path: Path, records: Iterable[Record], *, newline: str = "\n", trailing_newline: bool = True
+) -> Path:
+    """One record per line: dicts as JSON, str/bytes verbatim (to write broken lines on purpose)."""
+    sep = newline.encode()
+    data = sep.join(encode(r) for r in records)
+    path.write_bytes(data + sep if trailing_newline else data)
+    return path
+
+
+@pytest.fixture
+def jsonl(tmp_path: Path) -> Callable[..., Path]:
+    """``jsonl("name.jsonl", [records], newline="\\r\\n", trailing_newline=False)`` → its path."""
+
+    def write(name: str, records: Iterable[Record], **kwargs: Any) -> Path:
+        return write_jsonl(tmp_path / name, records, **kwargs)
+
+    return write
+
+
+class Lines:
+    """Builders for one output line of each wire format (FORMATS.md §2-3), as dicts to tweak."""
+
+    @staticmethod
+    def body(
+        *,
+        model: str = "gpt-4o-mini",
+        usage: dict[str, Any] | None = None,
+        created: Any = CREATED,
+        content: str = "ok",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            ],
+            "usage": copy.deepcopy(OPENAI_USAGE) if usage is None else usage,
+            "system_fingerprint": None,
+        }
+        body.update(extra)
+        return body
+
+    def openai(self, custom_id: Any = "r-1", *, status_code: int = 200, **body: Any) -> dict[str, Any]:
+        return {
+            "id": "batch_req_wnaDys",
+            "custom_id": custom_id,
+            "response": {"status_code": status_code, "request_id": "req_c187b3", "body": self.body(**body)},
+            "error": None,
+        }
+
+    def vllm(self, custom_id: str = "v-1", **body: Any) -> dict[str, Any]:
+        line = self.openai(custom_id, **body)
+        line["id"] = "vllm-0f8c6e4a1b2d4c3e9f7a5b6c8d9e0f1a"
+        return line
+
+    @staticmethod
+    def anthropic(
+        custom_id: Any = "a-1",
+        *,
+        usage: dict[str, Any] | None = None,
+        model: str = "claude-3-5-haiku-20241022",
+        text: str = "ok",
+    ) -> dict[str, Any]:
+        return {
+            "custom_id": custom_id,
+            "result": {
+                "type": "succeeded",
+                "message": {
+                    "id": "msg_01",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": text}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 11, "output_tokens": 36} if usage is None else usage,
+                },
+            },
+        }
+
+    def chat(self, custom_id: str | None = None, **body: Any) -> dict[str, Any]:
+        line = self.body(**body)
+        if custom_id is not None:
+            line["custom_id"] = custom_id
+        return line
+
+
+@pytest.fixture
+def lines() -> Lines:
+    return Lines()
+
+
+# --- library -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def session(db_path: Path) -> Iterator[Session]:
+    """An open session on the test DB (shipped prices); closed after the test."""
+    with open_session(Settings(db_path=db_path)) as s:
+        yield s
+
+
+@pytest.fixture
+def replay(session: Session) -> Callable[..., ReplayResult]:
+    """Replay one file through the library: ``replay(path, chunk_bytes=64, ...)`` → its ReplayResult."""
+
+    def run(path: Path, **options: Any) -> ReplayResult:
+        outcome = replay_files(session.conn, ReplayOptions(files=[path], **options))
+        assert len(outcome.results) == 1
+        return outcome.results[0]
+
+    return run
+
+
+@pytest.fixture
+def query(session: Session) -> Callable[..., list[dict[str, Any]]]:
+    """``query(sql, *params)`` on the session's connection → rows as dicts."""
+
+    def run(sql: str, *params: Any) -> list[dict[str, Any]]:
+        cursor = session.conn.execute(sql, list(params))
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    return run
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def invoke(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """``invoke("replay", path, "--json")`` → click Result (stdout and stderr kept apart).
+
+    sys.argv is set too, because ``replay`` records the (redacted) command line from it.
+    """
+
+    def run(*args: str | Path, env: dict[str, str | None] | None = None) -> Result:
+        argv = [str(a) for a in args]
+        monkeypatch.setattr(sys, "argv", ["costlens", *argv])
+        return CliRunner().invoke(cli, argv, prog_name="costlens", env=env, catch_exceptions=False)
+
+    return run
+
+
+def assert_user_error(result: Result, code: int, *fragments: str) -> None:
+    """A user error: the exit code, one ``costlens: error:`` line on stderr, and no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    assert result.stderr.startswith("costlens: error: "), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+@pytest.fixture
+def user_error() -> Callable[..., None]:
+    return assert_user_error

@@ -1,0 +1,228 @@
+"""The schema is code: the full schema of a fresh database, migration bookkeeping, and refusal
+of a database written by a newer costlens. Changing a shipped migration must fail here."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from costlens import store
+from costlens.errors import StoreError
+from costlens.migrations import MIGRATIONS, Migration
+from costlens.store import MIGRATIONS_TABLE, applied_migrations, migrate, open_store
+
+ADD_RUN = "INSERT INTO runs (kind, status, costlens_version, started_at) VALUES ({kind}, 'x', 'v', now())"
+
+EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
+    # table: [(column, type, nullable)] in column order
+    "_costlens_migrations": [
+        ("number", "INTEGER", False),
+        ("name", "VARCHAR", False),
+        ("applied_at", "TIMESTAMP", False),
+    ],
+    "rejects": [
+        ("run_id", "INTEGER", False),
+        ("file", "VARCHAR", False),
+        ("line_no", "BIGINT", False),
+        ("reason", "VARCHAR", False),
+        ("raw", "VARCHAR", True),
+        ("rejected_at", "TIMESTAMP", False),
+    ],
+    "requests": [
+        ("run_id", "INTEGER", False),
+        ("request_id", "BIGINT", False),
+        ("custom_id", "VARCHAR", False),
+        ("line_no", "BIGINT", True),
+        ("requested_model", "VARCHAR", True),
+        ("temperature", "DOUBLE", True),
+        ("max_tokens", "BIGINT", True),
+        ("stream", "BOOLEAN", True),
+        ("top_p", "DOUBLE", True),
+        ("frequency_penalty", "DOUBLE", True),
+        ("presence_penalty", "DOUBLE", True),
+        ("stop", "JSON", True),
+        ("n", "INTEGER", True),
+        ("user", "VARCHAR", True),
+        ("extra_params", "JSON", True),
+        ("msg_count", "INTEGER", True),
+        ("msg_system", "INTEGER", True),
+        ("msg_user", "INTEGER", True),
+        ("msg_assistant", "INTEGER", True),
+        ("msg_tool", "INTEGER", True),
+        ("msg_developer", "INTEGER", True),
+        ("messages_sha256", "VARCHAR", True),
+        ("messages", "JSON", True),
+    ],
+    "results": [
+        ("run_id", "INTEGER", False),
+        ("request_id", "BIGINT", False),
+        ("source_line_no", "BIGINT", True),
+        ("source_format", "VARCHAR", False),
+        ("service_tier", "VARCHAR", False),
+        ("status", "VARCHAR", False),
+        ("http_status", "INTEGER", True),
+        ("error_type", "VARCHAR", True),
+        ("error_message", "VARCHAR", True),
+        ("response_id", "VARCHAR", True),
+        ("provider_request_id", "VARCHAR", True),
+        ("response_model", "VARCHAR", True),
+        ("finish_reasons", "VARCHAR[]", True),
+        ("usage_source", "VARCHAR", False),
+        ("usage_format", "VARCHAR", True),
+        ("prompt_tokens", "BIGINT", True),
+        ("completion_tokens", "BIGINT", True),
+        ("total_tokens", "BIGINT", True),
+        ("cached_tokens", "BIGINT", True),
+        ("cache_write_tokens", "BIGINT", True),
+        ("reasoning_tokens", "BIGINT", True),
+        ("raw_usage", "JSON", True),
+        ("created_at", "TIMESTAMP", True),
+        ("priced_at", "TIMESTAMP", False),
+        ("started_at", "TIMESTAMP", True),
+        ("completed_at", "TIMESTAMP", True),
+        ("latency_ms", "DOUBLE", True),
+        ("ttft_ms", "DOUBLE", True),
+        ("attempts", "INTEGER", True),
+        ("completion", "JSON", True),
+        ("completion_sha256", "VARCHAR", True),
+    ],
+    "runs": [
+        ("run_id", "INTEGER", False),
+        ("name", "VARCHAR", True),
+        ("kind", "VARCHAR", False),
+        ("status", "VARCHAR", False),
+        ("source_file", "VARCHAR", True),
+        ("source_sha256", "VARCHAR", True),
+        ("requests_file", "VARCHAR", True),
+        ("requests_sha256", "VARCHAR", True),
+        ("tier_mode", "VARCHAR", True),
+        ("tags", "JSON", True),
+        ("command_line", "VARCHAR", True),
+        ("costlens_version", "VARCHAR", False),
+        ("pricing_sha256", "VARCHAR", True),
+        ("started_at", "TIMESTAMP", False),
+        ("finished_at", "TIMESTAMP", True),
+        ("lines_read", "BIGINT", True),
+        ("lines_stored", "BIGINT", True),
+        ("lines_rejected", "BIGINT", True),
+    ],
+}
+
+
+def schema(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str, bool]]]:
+    out: dict[str, list[tuple[str, str, bool]]] = {}
+    rows = conn.execute(
+        """SELECT table_name, column_name, data_type, is_nullable = 'YES'
+           FROM information_schema.columns WHERE table_schema = 'main'
+           ORDER BY table_name, ordinal_position"""
+    ).fetchall()
+    for table, column, data_type, nullable in rows:
+        out.setdefault(table, []).append((column, data_type, nullable))
+    return out
+
+
+@pytest.fixture
+def conn(db_path):
+    connection = store.connect(db_path)
+    yield connection
+    connection.close()
+
+
+def test_fresh_database_has_exactly_the_expected_schema(db_path):
+    with open_store(db_path) as conn:
+        assert schema(conn) == EXPECTED_SCHEMA
+        tables = conn.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main' "
+            "ORDER BY table_name"
+        ).fetchall()
+        assert tables == [(name, "BASE TABLE") for name in sorted(EXPECTED_SCHEMA)]
+        sequences = conn.execute(
+            "SELECT sequence_name FROM duckdb_sequences() WHERE NOT temporary"
+        ).fetchall()
+        assert sequences == [("runs_run_id_seq",)]
+
+
+def test_schema_constraints_reject_bad_rows(db_path):
+    with open_store(db_path) as conn:
+        conn.execute(ADD_RUN.format(kind="'replay'"))
+        conn.execute(ADD_RUN.format(kind="'run'"))
+        assert conn.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall() == [(1,), (2,)]
+        with pytest.raises(duckdb.ConstraintException):
+            conn.execute(ADD_RUN.format(kind="'x'"))
+        base = (
+            "INSERT INTO results (run_id, request_id, source_format, service_tier, status, usage_source, priced_at) "
+            "VALUES (1, 1, 'openai_batch', {tier}, {status}, {usage}, now())"
+        )
+        conn.execute(base.format(tier="'batch'", status="'ok'", usage="'reported'"))
+        for bad in (
+            {"tier": "'default'", "status": "'ok'", "usage": "'reported'"},
+            {"tier": "'batch'", "status": "'fine'", "usage": "'reported'"},
+            {"tier": "'batch'", "status": "'ok'", "usage": "'guessed'"},
+        ):
+            with pytest.raises(duckdb.ConstraintException):
+                conn.execute(base.format(**bad))
+
+
+def test_migrations_are_numbered_from_one_without_gaps():
+    assert [m.number for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    assert len({m.name for m in MIGRATIONS}) == len(MIGRATIONS)
+
+
+def test_migrations_are_recorded(conn):
+    assert applied_migrations(conn) == []
+    assert migrate(conn) == [m.number for m in MIGRATIONS]
+    rows = conn.execute(f"SELECT number, name, applied_at FROM {MIGRATIONS_TABLE} ORDER BY number").fetchall()
+    assert [(n, name) for n, name, _ in rows] == [(m.number, m.name) for m in MIGRATIONS]
+    assert rows[0][:2] == (1, "initial")
+    assert all(applied_at is not None for *_, applied_at in rows)
+    assert applied_migrations(conn) == [m.number for m in MIGRATIONS]
+
+
+def test_migrate_twice_applies_nothing(conn):
+    migrate(conn)
+    conn.execute(ADD_RUN.format(kind="'replay'"))
+    assert migrate(conn) == []
+    assert conn.execute(f"SELECT count(*) FROM {MIGRATIONS_TABLE}").fetchone() == (len(MIGRATIONS),)
+    assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)  # data untouched
+
+
+def test_reopening_a_database_keeps_its_data(db_path):
+    with open_store(db_path) as conn:
+        conn.execute(ADD_RUN.format(kind="'replay'"))
+    with open_store(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+        assert schema(conn) == EXPECTED_SCHEMA
+
+
+def test_unknown_higher_migration_is_refused(conn):
+    migrate(conn)
+    conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (99, 'from the future', now())")
+    with pytest.raises(StoreError, match=r"newer costlens \(migration 99 is unknown to this version\)"):
+        migrate(conn)
+
+
+def test_open_store_refuses_a_newer_database(db_path):
+    with open_store(db_path) as conn:
+        conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (7, 'later', now())")
+    with pytest.raises(StoreError, match="migration 7 is unknown"), open_store(db_path):
+        pass
+
+
+def test_a_failing_migration_leaves_no_trace(conn, monkeypatch):
+    """Statements and the bookkeeping row share one transaction."""
+    migrate(conn)
+    broken = Migration(
+        len(MIGRATIONS) + 1,
+        "broken",
+        ("CREATE TABLE half_done (a INTEGER)", "ALTER TABLE no_such_table ADD COLUMN b INTEGER"),
+    )
+    monkeypatch.setattr(store, "MIGRATIONS", (*MIGRATIONS, broken))
+    with pytest.raises(StoreError, match=rf"migration {broken.number} \(broken\) failed"):
+        migrate(conn)
+    assert applied_migrations(conn) == [m.number for m in MIGRATIONS]
+    assert "half_done" not in schema(conn)
+
+    fixed = Migration(broken.number, "fixed", ("CREATE TABLE half_done (a INTEGER)",))
+    monkeypatch.setattr(store, "MIGRATIONS", (*MIGRATIONS, fixed))
+    assert migrate(conn) == [fixed.number]
+    assert schema(conn)["half_done"] == [("a", "INTEGER", True)]
