@@ -291,7 +291,9 @@ def _parse_price(cells: _Cells, name: str) -> Decimal | None:
     if value == 0:
         return Decimal(0)
     if value >= _PRICE_LIMIT:
-        raise cells.fail(name, f"price {text!r} for {name} is too large (must be below 1000000 USD per 1M tokens)")
+        raise cells.fail(
+            name, f"price {text!r} for {name} is too large (must be below 1000000 USD per 1M tokens)"
+        )
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite by the regex above
     trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
