@@ -230,9 +230,9 @@ def cli(
 @click.option("--force", is_flag=True, help="Replay even if this file (same sha256) was already replayed.")
 @click.option(
     "--store-content/--no-store-content",
-    default=True,
+    default=False,
     show_default=True,
-    help="Store message and completion text (else only their sha256).",
+    help="Copy completion and message text (with their sha256) into the DB; the source files keep them anyway.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.pass_obj

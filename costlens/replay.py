@@ -69,6 +69,9 @@ _COMPLETION = {
     "choices": [{"finish_reason": "VARCHAR", "message": {"content": "JSON"}}],
     "error": "JSON",
 }
+# Without --store-content the completion text is not even parsed out: it is the
+# largest part of a line, and the source file keeps it anyway.
+_COMPLETION_LEAN = {**_COMPLETION, "choices": [{"finish_reason": "VARCHAR"}]}
 _LINE = {
     **_COMPLETION,
     "custom_id": "JSON",
@@ -87,6 +90,15 @@ _LINE = {
             "message": "VARCHAR",
             "error": {"type": "VARCHAR", "message": "VARCHAR"},
         },
+    },
+}
+_LINE_LEAN = {
+    **_LINE,
+    **_COMPLETION_LEAN,
+    "response": {"status_code": "JSON", "request_id": "VARCHAR", "body": _COMPLETION_LEAN},
+    "result": {
+        **_LINE["result"],  # type: ignore[dict-item]
+        "message": {"id": "VARCHAR", "model": "VARCHAR", "usage": "JSON", "stop_reason": "VARCHAR"},
     },
 }
 _ERROR = {"code": "JSON", "type": "VARCHAR", "message": "VARCHAR"}
@@ -109,7 +121,7 @@ _TOKEN_ERRORS = ",\n".join(f"cl_count_error('{name}', {expr})" for name, expr in
 # and give every line either clean values or a reason.
 _STAGE = f"""
 WITH parsed AS (
-    SELECT line_no, line, try(from_json(line, '{json.dumps(_LINE)}')) AS j
+    SELECT line_no, line, try(from_json(line, '__LINE_SHAPE__')) AS j
     FROM cl_chunk WHERE NOT cl_blank(line)
 ),
 detected AS (
@@ -141,11 +153,7 @@ fields AS (
                                                   THEN [j.result.message.stop_reason] END
                  WHEN 'chat_completion' THEN list_transform(j.choices, lambda c: c.finish_reason)
                  ELSE list_transform(j.response.body.choices, lambda c: c.finish_reason) END AS finish_reasons,
-        CASE WHEN fmt = 'anthropic_batch'
-                      THEN to_json(list_transform(list_filter(j.result.message.content, lambda c: c.type = 'text'),
-                                                  lambda c: c.text))
-             WHEN fmt = 'chat_completion' THEN to_json(list_transform(j.choices, lambda c: c.message.content))
-             ELSE to_json(list_transform(j.response.body.choices, lambda c: c.message.content)) END AS completion,
+        __COMPLETION__ AS completion,
         CASE WHEN fmt IN ('openai_batch', 'vllm_batch') THEN j.response.request_id END AS provider_request_id,
         CASE WHEN fmt IN ('openai_batch', 'vllm_batch') THEN cl_int(j.response.status_code) END AS http_status,
         CASE fmt WHEN 'chat_completion' THEN j.error WHEN 'anthropic_batch' THEN NULL
@@ -254,6 +262,21 @@ SELECT
 FROM judged
 """
 
+_COMPLETION_TEXT = """CASE
+            WHEN fmt = 'anthropic_batch'
+                THEN to_json(list_transform(list_filter(j.result.message.content, lambda c: c.type = 'text'),
+                                            lambda c: c.text))
+            WHEN fmt = 'chat_completion' THEN to_json(list_transform(j.choices, lambda c: c.message.content))
+            ELSE to_json(list_transform(j.response.body.choices, lambda c: c.message.content)) END"""
+
+
+def _stage_sql(*, store_content: bool) -> str:
+    """The staging query, parsing the completion text only when it is to be stored."""
+    shape = json.dumps(_LINE if store_content else _LINE_LEAN)
+    completion = _COMPLETION_TEXT if store_content else "CAST(NULL AS VARCHAR)"
+    return _STAGE.replace("__LINE_SHAPE__", shape).replace("__COMPLETION__", completion)
+
+
 # After the whole file is in: a custom_id seen on an earlier line makes every
 # later line with it a duplicate. One hash aggregate over the run is far cheaper
 # than checking each chunk against everything before it.
@@ -292,7 +315,7 @@ SELECT $run_id, line_no, line_no, fmt, service_tier, status, http_status, error_
        response_id, provider_request_id, response_model, finish_reasons, usage_source, usage_format,
        prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
        raw_usage, created_at, coalesce(created_at, $now),
-       CASE WHEN $store_content THEN completion END, sha256(completion)
+       completion, sha256(completion)
 FROM cl_stage WHERE reason IS NULL
 """
 
@@ -310,7 +333,9 @@ class ReplayOptions:
     run_name: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     force: bool = False
-    store_content: bool = True
+    # Copy completion text (and its sha256) into the DB; off by default for a
+    # replay, whose source file already is the record of the content.
+    store_content: bool = False
     command_line: str | None = None
     pricing_sha256: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
@@ -375,11 +400,12 @@ def _staged_chunks(
         try:
             install_macros(cursor)
             params = {"tier": options.tier}
+            stage_sql = _stage_sql(store_content=options.store_content)
             for chunk in read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes):
                 rejects = [Reject(str(path), n, reason, None) for n, reason in chunk.bad_utf8]
                 cursor.register("cl_chunk", chunk.table)
                 try:
-                    table = cursor.sql(_STAGE, params=params).to_arrow_table()
+                    table = cursor.sql(stage_sql, params=params).to_arrow_table()
                     cursor.register("cl_staged", table)
                     try:
                         bad = cursor.execute(
@@ -481,7 +507,7 @@ def _replay_one(
     now = utcnow()
     digest = FileDigest()
     rejects: list[Reject] = []
-    params = {"run_id": run_id, "now": now, "store_content": options.store_content}
+    params = {"run_id": run_id, "now": now}
     for staged in _staged_chunks(conn, path, digest, options):
         rejects.extend(staged.rejects)
         # Arrow, not TEMP tables, carries each chunk: a table replaced once per

@@ -47,7 +47,7 @@ def counts(query) -> dict[str, int]:
 
 
 def test_every_format_is_detected_and_counted(replay, query):
-    result = replay(FORMATS)
+    result = replay(FORMATS, store_content=True)
 
     assert dict(result.formats) == {
         "anthropic_batch": 4,
@@ -325,7 +325,7 @@ def test_invalid_utf8_line_is_rejected_and_the_rest_decoded(jsonl, lines, replay
         "out.jsonl",
         [lines.chat("é-1", content="café"), b'{"custom_id": "\xff"}', lines.chat("é-2", content="naïve")],
     )
-    result = replay(path, chunk_bytes=chunk_bytes)
+    result = replay(path, chunk_bytes=chunk_bytes, store_content=True)
     assert [(r.line_no, r.reason, r.raw) for r in result.rejects] == [
         (2, "not valid UTF-8 (byte 16 of the line)", None)
     ]
@@ -483,7 +483,9 @@ def test_nonexistent_file_is_an_input_error_and_nothing_is_stored(tmp_path, repl
 
 
 def test_requests_file_parameters_are_joined_on_custom_id(session, query):
-    outcome = replay_files(session.conn, ReplayOptions(files=[FORMATS], requests_file=BATCH_INPUT))
+    outcome = replay_files(
+        session.conn, ReplayOptions(files=[FORMATS], requests_file=BATCH_INPUT, store_content=True)
+    )
 
     assert outcome.requests is not None
     assert (outcome.requests.lines_read, outcome.requests.accepted) == (4, 3)
@@ -587,11 +589,22 @@ def test_store_content_keeps_or_drops_text(session, query, store_content):
 
 
 @pytest.mark.parametrize("store_content", [True, False])
-def test_completion_sha256_is_stored_whether_or_not_content_is(session, query, store_content):
+def test_completion_sha256_is_stored_with_the_content(session, query, store_content):
+    """Replay copies completion text and its sha256 only on request: the source file keeps them."""
     row = _request_2(session, query, store_content)
-    assert row["completion_sha256"] == sha256(COMPLETION_2)
-    missing = query("SELECT count(*) AS n FROM results WHERE completion_sha256 IS NULL AND status = 'ok'")
-    assert missing == [{"n": 0}]
+    assert row["completion_sha256"] == (sha256(COMPLETION_2) if store_content else None)
+    with_hash = query(
+        "SELECT count(*) AS n FROM results WHERE completion_sha256 IS NOT NULL AND status = 'ok'"
+    )
+    ok = query("SELECT count(*) AS n FROM results WHERE status = 'ok'")
+    assert with_hash == (ok if store_content else [{"n": 0}])
+
+
+def test_replay_does_not_store_content_by_default(replay, query):
+    replay(FORMATS)
+    assert query(
+        "SELECT count(*) AS n FROM results WHERE completion IS NOT NULL OR completion_sha256 IS NOT NULL"
+    ) == [{"n": 0}]
 
 
 # --- service tier ------------------------------------------------------------------------------
