@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_DB := reports/demo.duckdb
+DEMO_REPORT := reports/demo-report.html
 SAMPLES := data/samples
 
 .PHONY: install demo test check bench samples clean
@@ -34,7 +35,9 @@ demo: $(STAMP)
 		>/dev/null || [ $$? -eq 1 ]
 	@$(BIN)/costlens --db $(DEMO_DB) runs
 	@$(BIN)/costlens --db $(DEMO_DB) summary
+	@$(BIN)/costlens --db $(DEMO_DB) report --out $(DEMO_REPORT)
 	@echo "demo database: $(DEMO_DB)"
+	@echo "demo report:   $(DEMO_REPORT) (opens offline in any browser)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -47,6 +50,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_replay.py
+	$(BIN)/python bench/bench_report.py
 
 samples: $(STAMP)
 	$(BIN)/python scripts/make_samples.py

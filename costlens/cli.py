@@ -23,10 +23,15 @@ from rich.table import Table
 
 from costlens import __version__
 from costlens.errors import ConfigError, CostlensError
+from costlens.estimate import Estimate, estimate_file
 from costlens.export import export_rows
 from costlens.filters import Filters, parse_when
 from costlens.pricing import alias_warnings, load_price_table, price_rows_for_display
+from costlens.progress import RunProgressDisplay
 from costlens.replay import ReplayOptions, replay_files
+from costlens.report import render_html, render_json, report_time, write_report
+from costlens.report_data import build_report_data
+from costlens.run import DEFAULT_BASE_URL, RunOptions, RunOutcome, run_requests
 from costlens.session import DEFAULT_DB, Settings, open_session
 from costlens.summary import Summary, format_decimal, list_runs, summarize
 
@@ -35,6 +40,7 @@ EXIT_PARTIAL = 1  # finished, but some lines were rejected or some requests fail
 EXIT_USAGE = 2
 EXIT_BUDGET = 3
 EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -467,6 +473,90 @@ def export(
     click.echo(f"wrote {count:,} rows to {out}", err=True)
 
 
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write; default reports/costlens-report.html (.json with --format json); '-' = stdout.",
+)
+@filter_options
+@click.option("--model", "models", multiple=True, metavar="MODEL", help="Only this model (repeatable).")
+@click.option(
+    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable)."
+)
+@click.option(
+    "--tz",
+    default="UTC",
+    show_default=True,
+    metavar="ZONE",
+    help="Time zone for days and times on the page (IANA name, e.g. Europe/Paris).",
+)
+@click.option(
+    "--baseline",
+    metavar="MODEL",
+    help="Model the comparison is made against (default: the one with the most requests).",
+)
+@click.option(
+    "--plotly",
+    "plotly_mode",
+    type=click.Choice(["inline", "cdn"]),
+    default="inline",
+    show_default=True,
+    help="Embed plotly.js once (the file opens offline) or load it from the plotly CDN (~4.7 MB smaller).",
+)
+@click.option("--title", default=None, help="Page title (default: costlens report).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "json"]),
+    default="html",
+    show_default=True,
+    help="The HTML page, or the same aggregates as JSON (money as exact decimal strings).",
+)
+@click.pass_obj
+def report(
+    state: State,
+    out: Path | None,
+    run_ids: tuple[int, ...],
+    since: str | None,
+    until: str | None,
+    models: tuple[str, ...],
+    tags: tuple[str, ...],
+    tz: str,
+    baseline: str | None,
+    plotly_mode: str,
+    title: str | None,
+    fmt: str,
+) -> None:
+    """Write one self-contained HTML cost report (or its figures as JSON) for the selected requests.
+
+    Set COSTLENS_REPORT_TIME (ISO datetime) to fix the generation time: the same data then
+    gives a byte-identical file."""
+    filters = _filters(run_ids, since, until, models, tags)
+    now = report_time()
+    with open_session(state.settings) as session:
+        data = build_report_data(
+            session.conn,
+            filters,
+            prices=session.prices,
+            as_of=now,
+            baseline=baseline,
+            tz=tz,
+            db_path=str(state.settings.db_path),
+        )
+    if fmt == "json":
+        text = render_json(data)
+    else:
+        text = render_html(data, plotly_mode=plotly_mode, title=title, generated_at=now)  # type: ignore[arg-type]
+    if out is not None and str(out) == "-":
+        click.echo(text, nl=False)
+        return
+    path = out or Path(f"reports/costlens-report.{fmt}")
+    write_report(path, text)
+    click.echo(f"wrote report to {path}", err=True)
+
+
 @cli.group()
 def pricing() -> None:
     """Inspect and check price tables."""
@@ -516,6 +606,338 @@ def pricing_check(state: State, file: Path) -> None:
         click.echo(f"warning: {warning}", err=True)
     models = len({r.model.lower() for r in table.rows})
     click.echo(f"{file}: OK, {len(table.rows)} price rows for {models} models")
+
+
+class _Usd(click.ParamType):  # type: ignore[type-arg]
+    """A USD amount, kept exact (Decimal)."""
+
+    name = "USD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Decimal:
+        if isinstance(value, Decimal):
+            return value
+        try:
+            amount = Decimal(str(value).strip().removeprefix("$"))
+        except ArithmeticError:
+            self.fail(f"{value!r} is not an amount of USD such as 5 or 0.25", param, ctx)
+        if not amount.is_finite() or amount < 0:
+            self.fail(f"{value!r} is not a non-negative amount of USD", param, ctx)
+        return amount
+
+
+def _resume_hint(run_id: int) -> str:
+    args = list(sys.argv[1:])
+    if "--resume" not in args and not any(a.startswith("--resume=") for a in args):
+        args += ["--resume", str(run_id)]
+    return redacted_command_line(args)
+
+
+def _run_summary(outcome: RunOutcome) -> str:
+    o = outcome
+    rejected = len(o.rejects)
+    spend = money(o.spent_usd)
+    if o.unpriced:
+        spend += f" (+{o.unpriced:,} unpriced)"
+    parts = [
+        f"run {o.run_id}{' (resumed)' if o.resumed else ''}: {o.run_requests:,} requests",
+        f"{o.run_ok:,} ok",
+        f"{o.run_failed:,} failed",
+        f"{o.run_unsent:,} not sent",
+        f"{rejected:,} rejected line{'' if rejected == 1 else 's'}",
+        f"this time {o.sent:,} sent, {o.prompt_tokens + o.completion_tokens:,} tokens",
+        f"spent {spend}" + (f" of {money(o.budget_usd)} budget" if o.budget_usd is not None else ""),
+        f"{o.elapsed_s:.1f} s",
+    ]
+    return ", ".join(parts)
+
+
+@cli.command()
+@click.argument("requests_file", metavar="REQUESTS.jsonl", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="MODEL",
+    help="Send every request to this model, replacing the body's (repeatable: fans out to each).",
+)
+@click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="OpenAI-compatible API root (env OPENAI_BASE_URL); requests go to BASE/chat/completions.",
+)
+@click.option(
+    "--api-key-env",
+    default="OPENAI_API_KEY",
+    show_default=True,
+    metavar="NAME",
+    help="Environment variable holding the API key (never stored or printed).",
+)
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=16, show_default=True, help="Requests in flight."
+)
+@click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute limit.")
+@click.option(
+    "--tpm",
+    type=click.IntRange(min=1),
+    help="Tokens per minute limit (prompt counted offline + max_tokens x n).",
+)
+@click.option(
+    "--max-retries", type=click.IntRange(min=0), default=2, show_default=True, help="Retries per request."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds to connect, and between bytes of a response, per attempt.",
+)
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="Force streaming on or off (default: as each request says). Streams ask for usage.",
+)
+@click.option("--budget", type=_Usd(), help="Stop before spend could pass this many USD (exit 3).")
+@click.option(
+    "--allow-unpriced", is_flag=True, help="Under --budget, send to models without a price (uncounted)."
+)
+@click.option(
+    "--tier",
+    type=click.Choice(["auto", "standard", "batch", "flex", "priority"]),
+    default="auto",
+    show_default=True,
+    help="Service tier to price at; auto = the response's service_tier (flex/priority), else standard.",
+)
+@click.option("--run-name", help="Name for the run (runs with the same name are compared over time).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
+@click.option(
+    "--resume", type=int, metavar="RUN_ID", help="Send what run RUN_ID has no successful result for yet."
+)
+@click.option(
+    "--store-content/--no-store-content",
+    default=True,
+    show_default=True,
+    help="Store messages and completion text; without, only their sha256.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.pass_obj
+def run(
+    state: State,
+    requests_file: Path,
+    models: tuple[str, ...],
+    base_url: str,
+    api_key_env: str,
+    concurrency: int,
+    rpm: int | None,
+    tpm: int | None,
+    max_retries: int,
+    timeout: float,
+    stream: bool | None,
+    budget: Decimal | None,
+    allow_unpriced: bool,
+    tier: str,
+    run_name: str | None,
+    tags: tuple[str, ...],
+    resume: int | None,
+    store_content: bool,
+    as_json: bool,
+) -> None:
+    """Send REQUESTS.jsonl (batch input lines, {custom_id, body} or bare bodies) and log every
+    outcome with its usage and cost.
+
+    Exit 0 when every request succeeded; 1 when lines were rejected or requests failed (all
+    recorded); 3 when --budget stopped it; 130 when interrupted (Ctrl-C): what arrived is kept,
+    and the same command with --resume RUN_ID sends the rest."""
+    err = _console(stderr=True)
+    display = RunProgressDisplay(err, money)
+    with open_session(state.settings) as session:
+        options = RunOptions(
+            requests_file=requests_file,
+            models=models,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            concurrency=concurrency,
+            rpm=rpm,
+            tpm=tpm,
+            max_retries=max_retries,
+            timeout=timeout,
+            stream=stream,
+            budget=budget,
+            allow_unpriced=allow_unpriced,
+            tier=tier,  # type: ignore[arg-type]
+            run_name=run_name,
+            tags=_parse_tags(tags),
+            resume=resume,
+            store_content=store_content,
+            command_line=redacted_command_line(sys.argv[1:]),
+            pricing_sha256=session.pricing_sha256,
+        )
+        try:
+            outcome = run_requests(session, options, on_progress=display)
+        finally:
+            display.close()
+    for rej in outcome.rejects[:50]:
+        err.print(f"rejected {rej}", markup=False)
+    if len(outcome.rejects) > 50:
+        err.print(
+            f"... and {len(outcome.rejects) - 50} more rejected lines (see the rejects table)", markup=False
+        )
+    if as_json:
+        click.echo(json.dumps(_run_json(outcome), indent=2))
+    else:
+        click.echo(_run_summary(outcome))
+    if outcome.status == "interrupted":
+        click.echo(
+            f"costlens: interrupted; what arrived is stored. Resume with: {_resume_hint(outcome.run_id)}",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    if outcome.status == "budget_stopped":
+        click.echo(
+            f"costlens: budget reached: {outcome.run_unsent:,} requests not sent. "
+            f"Raise --budget and resume with: {_resume_hint(outcome.run_id)}",
+            err=True,
+        )
+        sys.exit(EXIT_BUDGET)
+    if outcome.rejects or outcome.run_failed or outcome.run_unsent:
+        sys.exit(EXIT_PARTIAL)
+
+
+def _run_json(o: RunOutcome) -> dict[str, Any]:
+    def usd(value: Decimal | None) -> str | None:
+        return None if value is None else format_decimal(value)
+
+    return {
+        "run_id": o.run_id,
+        "status": o.status,
+        "resumed": o.resumed,
+        "requests_file": {
+            "file": o.requests.path,
+            "sha256": o.requests.sha256,
+            "lines_read": o.requests.lines_read,
+            "accepted": o.requests.accepted,
+            "rejected": len(o.rejects),
+            "rejects": [{"line": r.line_no, "reason": r.reason} for r in o.rejects],
+        },
+        "run": {
+            "requests": o.run_requests,
+            "ok": o.run_ok,
+            "failed": o.run_failed,
+            "not_sent": o.run_unsent,
+            "spent_usd": usd(o.spent_usd),
+            "unpriced": o.unpriced,
+            "budget_usd": usd(o.budget_usd),
+        },
+        "this_invocation": {
+            "sent": o.sent,
+            "ok": o.ok,
+            "failed": o.failed,
+            "not_sent": o.not_sent,
+            "prompt_tokens": o.prompt_tokens,
+            "completion_tokens": o.completion_tokens,
+            "elapsed_s": round(o.elapsed_s, 3),
+        },
+    }
+
+
+@cli.command()
+@click.argument("requests_file", metavar="REQUESTS.jsonl", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="MODEL",
+    help="Estimate on this model (repeatable; default: every model of the price table).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON: exact decimal strings, one object per model."
+)
+@click.pass_obj
+def estimate(state: State, requests_file: Path, models: tuple[str, ...], as_json: bool) -> None:
+    """What REQUESTS.jsonl would cost, without sending anything: per model, prompt tokens counted
+    offline, input cost, worst-case output cost (max_tokens x n) and total, and the expected cost
+    from past runs of the model when the database has any.
+
+    A request without max_tokens uses the model's expected output from past runs as its bound;
+    with no history its output is unbounded and only the input cost is given."""
+    with open_session(state.settings) as session:
+        result = estimate_file(session.conn, requests_file, models)
+    err = _console(stderr=True)
+    for rej in result.requests.rejects[:50]:
+        err.print(f"rejected {rej}", markup=False)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        _print_estimate(result)
+    if result.requests.rejects:
+        sys.exit(EXIT_PARTIAL)
+
+
+def _print_estimate(result: Estimate) -> None:
+    rf = result.requests
+    table = Table(
+        title=f"Estimate for {rf.path}: {rf.accepted:,} requests ({len(rf.rejects):,} lines rejected)",
+        title_justify="left",
+    )
+    for name in (
+        "model", "prompt tok", "max output tok", "input cost", "worst-case output", "worst-case total",
+        "expected output tok", "expected total",
+    ):  # fmt: skip
+        table.add_column(name, justify="left" if name == "model" else "right")
+    notes: list[str] = []
+    for m in result.models:
+        if not m.priced:
+            worst_out = worst_total = "unpriced"
+        elif m.unbounded_requests:
+            worst_out = worst_total = "unbounded"
+            notes.append(
+                f"{m.model}: {m.unbounded_requests:,} requests have no max_tokens and the model has no history "
+                "here: output unbounded, input cost only"
+            )
+        else:
+            worst_out, worst_total = money(m.worst_output_cost_usd), money(m.worst_total_usd)
+        if m.history_bounded_requests:
+            notes.append(
+                f"{m.model}: {m.history_bounded_requests:,} requests without max_tokens bounded by the expected "
+                f"output of {m.history_requests:,} past requests"
+            )
+        table.add_row(
+            m.model,
+            f"{m.prompt_tokens:,}",
+            f"{m.max_output_tokens:,}" + ("+" if m.unbounded_requests else ""),
+            money(m.input_cost_usd),
+            worst_out,
+            worst_total,
+            "-" if m.expected_output_tokens is None else f"{m.expected_output_tokens:,}",
+            "-" if m.expected_output_tokens is None else money(m.expected_total_usd),
+        )
+    console = _console()
+    console.print(table)
+    for note in notes:
+        console.print(note, markup=False)
+
+
+@cli.command("serve-sim")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback).")
+@click.option("--port", type=click.IntRange(0, 65535), default=18181, show_default=True, help="Port.")
+@click.option(
+    "--latency-ms", type=click.IntRange(min=0), default=0, show_default=True, help="Delay per answer."
+)
+@click.option(
+    "--error-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fraction of attempts that get a fault (429, 500, 503, dropped or cut connection).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for texts and faults.")
+def serve_sim(host: str, port: int, latency_ms: int, error_rate: float, seed: int) -> None:
+    """Serve a simulated OpenAI-compatible chat API (no real model) for trying `costlens run`:
+    costlens run FILE --base-url http://127.0.0.1:18181/v1."""
+    from costlens import sim  # lazy: only this command needs the simulator and uvicorn
+
+    sim.serve(host, port, latency_ms=latency_ms, error_rate=error_rate, seed=seed)
 
 
 def main() -> None:

@@ -136,4 +136,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    # `costlens run` sends requests itself: it keeps each response's rate-limit
+    # headers (JSON object, header name -> value), the endpoint it talked to (no
+    # credentials: userinfo and query string are stripped) and the budget cap.
+    Migration(
+        2,
+        "live_runs",
+        (
+            "ALTER TABLE results ADD COLUMN rate_limits JSON",
+            "ALTER TABLE runs ADD COLUMN base_url VARCHAR",
+            "ALTER TABLE runs ADD COLUMN budget_usd DECIMAL(38, 15)",
+        ),
+    ),
 )

@@ -17,7 +17,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent.parent / "data" / "samples"
 USERS = ["u-analytics", "u-support", "u-search", "u-billing", "u-sales", "u-ops"]
 TOPICS = ["refund policy", "invoice totals", "shipping delays", "password reset", "API limits", "SLA terms"]
-DAY0 = 1_764_115_200  # 2025-11-26T00:00:00Z
+DAY0 = 1_795_478_400  # 2026-11-24T00:00:00Z
 
 
 def main() -> None:

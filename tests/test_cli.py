@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import duckdb
 import pytest
-from conftest import DATA
+from helpers import DATA
 
 from costlens import __version__
 from costlens import cli as cli_module
@@ -489,7 +489,8 @@ COMMANDS = list(_walk(cli))
 
 def test_every_command_is_walked():
     assert [" ".join(p) for p, _ in COMMANDS] == [
-        "", "export", "pricing", "pricing check", "pricing show", "replay", "runs", "summary",
+        "", "estimate", "export", "pricing", "pricing check", "pricing show", "replay", "report", "run", "runs",
+        "serve-sim", "summary",
     ]  # fmt: skip
 
 

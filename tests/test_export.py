@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import Lines, write_jsonl
+from helpers import Lines, write_jsonl
 
 from costlens import export as export_module
 from costlens.cli import cli

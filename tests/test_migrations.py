@@ -85,6 +85,7 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("attempts", "INTEGER", True),
         ("completion", "JSON", True),
         ("completion_sha256", "VARCHAR", True),
+        ("rate_limits", "JSON", True),
     ],
     "runs": [
         ("run_id", "INTEGER", False),
@@ -105,6 +106,8 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("lines_read", "BIGINT", True),
         ("lines_stored", "BIGINT", True),
         ("lines_rejected", "BIGINT", True),
+        ("base_url", "VARCHAR", True),
+        ("budget_usd", "DECIMAL(38,15)", True),
     ],
 }
 

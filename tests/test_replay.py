@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import DATA, Lines, write_jsonl
+from helpers import DATA, Lines, write_jsonl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
