@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO_DB := reports/demo.duckdb
 DEMO_REPORT := reports/demo-report.html
+DEMO_SIM_REPORT := reports/demo-simulated-report.html
 SAMPLES := data/samples
 
 .PHONY: install demo test test-real check bench samples clean browser
@@ -19,7 +20,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Replays the shipped sample batch results (three models, same requests) into a
-# fresh DuckDB file and prints the cost summary. Exit code 1 from a replay means
+# fresh DuckDB file, then sends the sample requests to three models through the
+# SIMULATED provider (costlens serve-sim), prints both summaries and writes a report
+# for each. Exit code 1 from a replay means
 # "some requests in the file had failed" (the samples include expired ones), so
 # it is accepted here; anything else stops the demo.
 demo: $(STAMP)
@@ -33,11 +36,19 @@ demo: $(STAMP)
 	@$(BIN)/costlens --db $(DEMO_DB) replay $(SAMPLES)/anthropic_batch_results_claude-3-5-haiku.jsonl \
 		--model claude-3-5-haiku-20241022 --run-name nightly-support-claude --tag job=nightly-support \
 		>/dev/null || [ $$? -eq 1 ]
+	@BIN=$(BIN) bash scripts/demo_simulated_run.sh $(DEMO_DB) $(SAMPLES)/batch_input_gpt-4o-mini.jsonl
 	@$(BIN)/costlens --db $(DEMO_DB) runs
-	@$(BIN)/costlens --db $(DEMO_DB) summary
-	@$(BIN)/costlens --db $(DEMO_DB) report --out $(DEMO_REPORT)
+	@echo "Recorded batch results (replayed):"
+	@$(BIN)/costlens --db $(DEMO_DB) summary --tag job=nightly-support
+	@echo "SIMULATED run (costlens serve-sim, not a real provider):"
+	@$(BIN)/costlens --db $(DEMO_DB) summary --tag provider=simulated
+	@$(BIN)/costlens --db $(DEMO_DB) report --out $(DEMO_REPORT) --tag job=nightly-support \
+		--title "costlens demo: recorded batch results"
+	@$(BIN)/costlens --db $(DEMO_DB) report --out $(DEMO_SIM_REPORT) --tag provider=simulated \
+		--title "costlens demo: SIMULATED run (costlens serve-sim, not a real provider)"
 	@echo "demo database: $(DEMO_DB)"
 	@echo "demo report:   $(DEMO_REPORT) (opens offline in any browser)"
+	@echo "simulated run: $(DEMO_SIM_REPORT)"
 
 # The report's browser tests use Debian's Chromium; install it when missing (needs root + apt).
 browser:

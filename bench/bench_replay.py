@@ -168,7 +168,7 @@ def tail(text: str, n: int = 15) -> str:
     return "\n".join(text.rstrip().splitlines()[-n:])
 
 
-def measure(cmd: list[str], timeout: float) -> dict[str, Any]:
+def measure(cmd: list[str], timeout: float, ok_codes: tuple[int, ...] = (0,)) -> dict[str, Any]:
     """Run cmd in a fresh process; return wall time, peak RSS and output tails."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss", delete=False) as rss_file:
         rss_path = rss_file.name
@@ -202,8 +202,10 @@ def measure(cmd: list[str], timeout: float) -> dict[str, Any]:
     finally:
         Path(rss_path).unlink(missing_ok=True)
     rc = proc.returncode
+    # costlens exits 1 when the file holds failed requests (the generated file has ~1%
+    # expired lines): finished and recorded, so it counts as a successful run here.
     return {
-        "ok": rc == 0 and not timed_out,
+        "ok": rc in ok_codes and not timed_out,
         "rc": rc,
         "timed_out": timed_out,
         "wall_s": round(wall, 3),
@@ -231,7 +233,7 @@ def run_method(method: str, path: Path, tmp_root: str | None, timeout: float) ->
         cmd = command_for(method, path, db)
         if cmd is None:
             return {"ok": False, "missing": True, "stderr_tail": "costlens executable not found"}
-        run = measure(cmd, timeout)
+        run = measure(cmd, timeout, (0, 1) if method == "c" else (0,))
         run["db_mib"] = round(db.stat().st_size / MIB, 1) if db.exists() else None
         return run
 
