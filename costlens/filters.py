@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from costlens.errors import ConfigError
@@ -18,8 +18,6 @@ __all__ = ["Filters", "parse_when"]
 
 def parse_when(text: str, *, option: str) -> datetime:
     """ISO date or datetime (UTC if no offset) → naive UTC datetime."""
-    from datetime import UTC
-
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as e:

@@ -41,6 +41,7 @@ import jinja2
 from markupsafe import Markup
 
 from costlens.errors import ConfigError, CostlensError
+from costlens.filters import parse_when
 from costlens.report_data import Coverage, ReportData
 from costlens.summary import format_decimal
 
@@ -100,15 +101,7 @@ def report_time(env: Mapping[str, str] | None = None) -> datetime:
     text = (os.environ if env is None else env).get(REPORT_TIME_ENV, "").strip()
     if not text:
         return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise ConfigError(
-            f"{REPORT_TIME_ENV}={text!r} is not an ISO datetime (e.g. 2026-11-27T18:00:00Z)"
-        ) from e
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
+    return parse_when(text, option=REPORT_TIME_ENV)
 
 
 # --- display formats (exact values stay in title / data-v attributes) ------------------------
