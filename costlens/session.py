@@ -64,7 +64,7 @@ class Session:
 
     @property
     def pricing_sha256(self) -> str:
-        """sha256 of the price files in force (first one alone when not layered)."""
+        """sha256 of each price file in force, comma-separated in load order (recorded with each run)."""
         price_sources = [
             s for s in self.prices.sources if s.path in {str(p) for p in self.settings.price_files()}
         ]
