@@ -14,6 +14,8 @@ The file's sha256 is computed in the same pass.
 from __future__ import annotations
 
 import hashlib
+import mmap
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +77,7 @@ def _slow_chunk(data: bytes, first_line_no: int) -> LineChunk:
     return LineChunk(_table(pa.array(nos, pa.int64()), pa.array(texts, pa.string())), lines, bad)
 
 
-def _fast_chunk(data: bytes, first_line_no: int) -> LineChunk | None:
+def _fast_chunk(data: bytes | memoryview, first_line_no: int) -> LineChunk | None:
     """Zero-copy Arrow view of the lines; None when the bytes are not valid UTF-8."""
     view = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(view == 10)  # data always ends with b"\n"
@@ -99,8 +101,9 @@ def read_line_chunks(
 ) -> Iterator[LineChunk]:
     """Yield chunks of whole lines with 1-based line numbers; fill ``digest`` as it goes.
 
-    Each read ends at the last newline it holds and the file position moves back
-    to just after it, so no bytes are concatenated or copied between chunks.
+    The file is memory-mapped: each chunk is a view of the mapping that ends at
+    its last newline, so no bytes are read into Python or copied between chunks
+    (a line longer than a chunk makes that chunk longer).
     """
     hasher = hashlib.sha256()
     next_line_no = 1
@@ -109,34 +112,45 @@ def read_line_chunks(
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", file=str(path)) from e
     with fh:
-        size = chunk_bytes
-        while True:
-            data = fh.read(size)
-            if not data:
-                break
-            cut = data.rfind(b"\n") + 1
-            if cut == 0 and len(data) == size:
-                size *= 2  # a line longer than the chunk: read more at once
-                fh.seek(-len(data), 1)
-                continue
-            if cut == 0:  # last line, no trailing newline
-                data += b"\n"
-                cut = len(data)
-                hasher.update(data[:-1])
-                digest.bytes += cut - 1
-            else:
-                if cut < len(data):
-                    fh.seek(cut - len(data), 1)
-                    data = data[:cut]
-                hasher.update(data)
-                digest.bytes += cut
-            size = chunk_bytes
-            if next_line_no == 1 and data.startswith(_BOM):
-                data = data[len(_BOM) :]  # a UTF-8 byte-order mark is not part of line 1 (still hashed)
-            chunk = _fast_chunk(data, next_line_no)
-            if chunk is None:
-                chunk = _slow_chunk(data, next_line_no)
-            next_line_no += chunk.lines
-            yield chunk
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            digest.sha256 = hasher.hexdigest()
+            return
+        try:
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as e:
+            raise InputError(f"cannot read: {e.strerror}", file=str(path)) from e
+    if hasattr(mapped, "madvise"):
+        mapped.madvise(mmap.MADV_SEQUENTIAL)
+    view = memoryview(mapped)
+    pos = released = 0
+    while pos < size:
+        # Pages of chunks already handed out are dropped from this process's
+        # mapping (the OS keeps them cached), so resident memory stays at about
+        # one chunk whatever the file size. Safe even if a view is still in use:
+        # touching a dropped page of a read-only file mapping maps it again.
+        upto = pos - pos % mmap.PAGESIZE
+        if upto > released and hasattr(mapped, "madvise"):
+            mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
+            released = upto
+        end = min(pos + chunk_bytes, size)
+        if end < size:
+            cut = mapped.rfind(b"\n", pos, end)
+            if cut < 0:  # a line longer than the chunk: take it whole
+                cut = mapped.find(b"\n", end)
+            end = size if cut < 0 else cut + 1
+        data: bytes | memoryview = view[pos:end]
+        hasher.update(data)
+        digest.bytes += end - pos
+        pos = end
+        if data[-1] != 10:  # last line, no trailing newline
+            data = bytes(data) + b"\n"
+        if next_line_no == 1 and data[:3] == _BOM:
+            data = data[len(_BOM) :]  # a UTF-8 byte-order mark is not part of line 1 (still hashed)
+        chunk = _fast_chunk(data, next_line_no)
+        if chunk is None:
+            chunk = _slow_chunk(bytes(data), next_line_no)
+        next_line_no += chunk.lines
+        yield chunk
     digest.sha256 = hasher.hexdigest()
     digest.lines = next_line_no - 1

@@ -148,4 +148,87 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE runs ADD COLUMN budget_usd DECIMAL(38, 15)",
         ),
     ),
+    # Text that is different on every row (ids, usage JSON, hashes, content) is
+    # stored zstd-compressed: DuckDB's default tries several codecs on each
+    # segment and picks FSST for these, which made loading a 1M-line batch
+    # file ~20% slower and its database ~70% larger. DuckDB sets a column's
+    # codec only at CREATE TABLE, so both tables are rebuilt, same columns in
+    # the same order, data copied.
+    Migration(
+        3,
+        "zstd_unique_text",
+        (
+            """
+            CREATE TABLE requests_v3 (
+                run_id            INTEGER NOT NULL,
+                request_id        BIGINT NOT NULL,
+                custom_id         VARCHAR NOT NULL USING COMPRESSION zstd,
+                line_no           BIGINT,
+                requested_model   VARCHAR,
+                temperature       DOUBLE,
+                max_tokens        BIGINT,
+                stream            BOOLEAN,
+                top_p             DOUBLE,
+                frequency_penalty DOUBLE,
+                presence_penalty  DOUBLE,
+                stop              JSON,
+                n                 INTEGER,
+                "user"            VARCHAR,
+                extra_params      JSON,
+                msg_count         INTEGER,
+                msg_system        INTEGER,
+                msg_user          INTEGER,
+                msg_assistant     INTEGER,
+                msg_tool          INTEGER,
+                msg_developer     INTEGER,
+                messages_sha256   VARCHAR USING COMPRESSION zstd,
+                messages          JSON USING COMPRESSION zstd
+            )
+            """,
+            "INSERT INTO requests_v3 SELECT * FROM requests",
+            "DROP TABLE requests",
+            "ALTER TABLE requests_v3 RENAME TO requests",
+            """
+            CREATE TABLE results_v3 (
+                run_id              INTEGER NOT NULL,
+                request_id          BIGINT NOT NULL,
+                source_line_no      BIGINT,
+                source_format       VARCHAR NOT NULL,
+                service_tier        VARCHAR NOT NULL
+                    CHECK (service_tier IN ('standard', 'batch', 'flex', 'priority')),
+                status              VARCHAR NOT NULL CHECK (status IN ('ok', 'error')),
+                http_status         INTEGER,
+                error_type          VARCHAR,
+                error_message       VARCHAR,
+                response_id         VARCHAR USING COMPRESSION zstd,
+                provider_request_id VARCHAR USING COMPRESSION zstd,
+                response_model      VARCHAR,
+                finish_reasons      VARCHAR[],
+                usage_source        VARCHAR NOT NULL
+                    CHECK (usage_source IN ('reported', 'estimated', 'none')),
+                usage_format        VARCHAR,
+                prompt_tokens       BIGINT,
+                completion_tokens   BIGINT,
+                total_tokens        BIGINT,
+                cached_tokens       BIGINT,
+                cache_write_tokens  BIGINT,
+                reasoning_tokens    BIGINT,
+                raw_usage           JSON USING COMPRESSION zstd,
+                created_at          TIMESTAMP,
+                priced_at           TIMESTAMP NOT NULL,
+                started_at          TIMESTAMP,
+                completed_at        TIMESTAMP,
+                latency_ms          DOUBLE,
+                ttft_ms             DOUBLE,
+                attempts            INTEGER,
+                completion          JSON USING COMPRESSION zstd,
+                completion_sha256   VARCHAR USING COMPRESSION zstd,
+                rate_limits         JSON USING COMPRESSION zstd
+            )
+            """,
+            "INSERT INTO results_v3 SELECT * FROM results",
+            "DROP TABLE results",
+            "ALTER TABLE results_v3 RENAME TO results",
+        ),
+    ),
 )

@@ -35,12 +35,13 @@ from typing import Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from costlens import __version__
 from costlens.errors import AlreadyReplayedError, InputError, StoreError
 from costlens.jsonl import DEFAULT_CHUNK_BYTES, FileDigest, read_line_chunks
 from costlens.rejects import RAW_LIMIT, Reject, explain_unparsed
-from costlens.requests_file import RequestFile, create_request_table, stage_request_file
+from costlens.requests_file import RequestFile, stage_request_file
 from costlens.sqlmacros import install_macros, scalar
 from costlens.store import utcnow
 
@@ -277,6 +278,128 @@ def _stage_sql(*, store_content: bool) -> str:
     return _STAGE.replace("__LINE_SHAPE__", shape).replace("__COMPLETION__", completion)
 
 
+# The fast path. Nearly every line of a real batch output file is the same
+# thing: an OpenAI/vLLM success line with status 200, a string custom_id, an
+# OpenAI-style usage object of non-negative integers and no error. For those,
+# one narrower parse and a handful of checks give exactly the row the full
+# staging query above would give; any line that is not plainly of that shape
+# (or that the checks cannot vouch for) is left to the full query, which
+# remains the single statement of the rules. tests/test_replay.py holds the
+# two equal on hand-made edge cases and on generated lines.
+_FAST_USAGE = {**_USAGE}
+_FAST_BODY = {
+    "id": "VARCHAR",
+    "model": "VARCHAR",
+    "created": "JSON",
+    "error": "JSON",
+    "usage": "JSON",
+    "choices": [{"finish_reason": "VARCHAR"}],
+}
+_FAST_LINE = {
+    "id": "VARCHAR",
+    "custom_id": "JSON",
+    "object": "JSON",
+    "result": "JSON",
+    "error": "JSON",
+    "response": {"status_code": "JSON", "request_id": "VARCHAR", "body": _FAST_BODY},
+}
+_FAST_LINE_CONTENT = {
+    **_FAST_LINE,
+    "response": {
+        "status_code": "JSON",
+        "request_id": "VARCHAR",
+        "body": {**_FAST_BODY, "choices": [{"finish_reason": "VARCHAR", "message": {"content": "JSON"}}]},
+    },
+}
+_COUNT = "'[0-9]{1,18}'"
+_FAST = f"""
+WITH parsed AS (
+    SELECT line_no, CASE WHEN NOT cl_blank(line) THEN try(from_json(line, '__LINE_SHAPE__')) END AS j
+    FROM cl_chunk
+),
+usage AS (
+    SELECT line_no, j, j.response.body AS b, CAST(j.response.body.usage AS VARCHAR) AS usage_text
+    FROM parsed
+),
+typed AS (
+    SELECT line_no, j, b, usage_text,
+        CASE WHEN starts_with(usage_text, '{{') THEN from_json(usage_text, '{json.dumps(_FAST_USAGE)}') END AS u
+    FROM usage
+),
+counts AS (
+    SELECT line_no, j, b, usage_text, u,
+        CAST(u.prompt_tokens AS VARCHAR) AS pt,
+        CAST(u.completion_tokens AS VARCHAR) AS ct,
+        CAST(u.total_tokens AS VARCHAR) AS tt,
+        CAST(u.prompt_tokens_details.cached_tokens AS VARCHAR) AS kt,
+        CAST(u.completion_tokens_details.reasoning_tokens AS VARCHAR) AS rt,
+        CAST(b.created AS VARCHAR) AS cr
+    FROM typed
+),
+plain AS (
+    SELECT *,
+        coalesce(j IS NOT NULL AND b IS NOT NULL
+            AND j.object IS NULL AND j.result IS NULL AND j.error IS NULL AND b.error IS NULL
+            AND CAST(j.response.status_code AS VARCHAR) = '200'
+            AND starts_with(CAST(j.custom_id AS VARCHAR), '"')
+            AND u IS NOT NULL
+            AND u.input_tokens IS NULL AND u.output_tokens IS NULL
+            AND u.cache_creation_input_tokens IS NULL AND u.cache_read_input_tokens IS NULL
+            AND regexp_full_match(pt, {_COUNT}) AND regexp_full_match(ct, {_COUNT})
+            AND (tt IS NULL OR regexp_full_match(tt, {_COUNT}))
+            AND (kt IS NULL OR regexp_full_match(kt, {_COUNT}))
+            AND (rt IS NULL OR regexp_full_match(rt, {_COUNT}))
+            AND (cr IS NULL OR regexp_full_match(cr, '[0-9]{{1,12}}')), false) AS plain
+    FROM counts
+),
+valued AS (
+    SELECT *,
+        CASE WHEN plain THEN CAST(pt AS BIGINT) END AS prompt_tokens,
+        CASE WHEN plain THEN CAST(ct AS BIGINT) END AS completion_tokens,
+        CASE WHEN plain THEN CAST(kt AS BIGINT) END AS cached_tokens,
+        CASE WHEN plain THEN CAST(rt AS BIGINT) END AS reasoning_tokens
+    FROM plain
+)
+SELECT
+    line_no,
+    plain AND coalesce(cached_tokens <= prompt_tokens, true)
+          AND coalesce(reasoning_tokens <= completion_tokens, true) AS fast,
+    CAST(NULL AS VARCHAR) AS reason,
+    CASE WHEN starts_with(coalesce(j.id, ''), 'vllm-') THEN 'vllm_batch' ELSE 'openai_batch' END AS fmt,
+    j.custom_id->>'$' AS custom_id,
+    b.id AS response_id,
+    j.response.request_id AS provider_request_id,
+    b.model AS response_model,
+    'ok' AS status,
+    CAST(200 AS BIGINT) AS http_status,
+    CAST(NULL AS VARCHAR) AS error_type,
+    CAST(NULL AS VARCHAR) AS error_message,
+    list_transform(b.choices, lambda c: c.finish_reason) AS finish_reasons,
+    'reported' AS usage_source,
+    'openai' AS usage_format,
+    prompt_tokens,
+    completion_tokens,
+    coalesce(CASE WHEN plain THEN CAST(tt AS BIGINT) END, prompt_tokens + completion_tokens) AS total_tokens,
+    cached_tokens,
+    CAST(NULL AS BIGINT) AS cache_write_tokens,
+    reasoning_tokens,
+    usage_text AS raw_usage,
+    CASE WHEN plain AND cr IS NOT NULL THEN epoch_ms(CAST(cr AS BIGINT) * 1000) END AS created_at,
+    CASE WHEN $tier <> 'auto' THEN $tier ELSE 'batch' END AS service_tier,
+    __COMPLETION__ AS completion
+FROM valued
+"""
+# Lines the fast path leaves over are staged by the full query this many at a time.
+_POOL_ROWS = 50_000
+_FAST_COMPLETION_TEXT = "to_json(list_transform(b.choices, lambda c: c.message.content))"
+
+
+def _fast_sql(*, store_content: bool) -> str:
+    shape = json.dumps(_FAST_LINE_CONTENT if store_content else _FAST_LINE)
+    completion = _FAST_COMPLETION_TEXT if store_content else "CAST(NULL AS VARCHAR)"
+    return _FAST.replace("__LINE_SHAPE__", shape).replace("__COMPLETION__", completion)
+
+
 # After the whole file is in: a custom_id seen on an earlier line makes every
 # later line with it a duplicate. One hash aggregate over the run is far cheaper
 # than checking each chunk against everything before it.
@@ -303,6 +426,12 @@ SELECT $run_id, s.line_no, s.custom_id, coalesce(q.line_no, s.line_no), coalesce
        q.messages
 FROM cl_stage s LEFT JOIN cl_req_input q ON q.custom_id = s.custom_id
 WHERE s.reason IS NULL
+"""
+
+# The same, when no --requests file was given: nothing to join.
+_INSERT_REQUESTS_BARE = """
+INSERT INTO requests (run_id, request_id, custom_id, line_no, requested_model)
+SELECT $run_id, line_no, custom_id, line_no, $model FROM cl_stage WHERE reason IS NULL
 """
 
 _INSERT_RESULTS = """
@@ -366,9 +495,101 @@ def _insert_rejects(conn: duckdb.DuckDBPyConnection, run_id: int, rejects: Seque
     )
 
 
+class ChunkStager:
+    """Stages chunks of (line_no, line): the fast path first, the full query for the rest.
+
+    Lines the fast path does not take are pooled across chunks and staged by
+    the full query a few tens of thousands at a time: planning that query costs
+    more than running it on the ~1% of lines a typical chunk leaves over.
+    ``fast=False`` runs only the full query (the reference the fast path is
+    tested against). After a chunk where fewer than half the lines took the
+    fast path (say, an Anthropic results file) it is not tried again for this
+    file, so other formats pay for it once at most.
+    """
+
+    def __init__(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        *,
+        tier: str,
+        store_content: bool,
+        fast: bool = True,
+        pool_rows: int = _POOL_ROWS,
+    ) -> None:
+        self._cursor = cursor
+        self._params = {"tier": tier}
+        self._full_sql = _stage_sql(store_content=store_content)
+        fast_sql = _fast_sql(store_content=store_content)
+        # Without try() the parse is cheaper; a chunk holding a line that is not
+        # JSON at all makes it fail, and that chunk is parsed again with try().
+        self._fast_sql = fast_sql.replace("try(from_json(", "(from_json(", 1)
+        self._fast_sql_try = fast_sql
+        self.fast = fast
+        self._pool_rows = pool_rows
+        self._pool: list[pa.Table] = []
+        self._pooled = 0
+
+    def stage(self, chunk: pa.Table) -> list[tuple[pa.Table, list[tuple[int, str, str]]]]:
+        """Staged rows, with rejected lines as (line_no, reason, line), of this and pooled chunks."""
+        out: list[tuple[pa.Table, list[tuple[int, str, str]]]] = []
+        rest = chunk
+        if self.fast:
+            done, rest = self._try_fast(chunk)
+            if done.num_rows:
+                out.append((done, []))
+        if rest.num_rows:
+            self._pool.append(rest)
+            self._pooled += rest.num_rows
+        if self._pooled >= self._pool_rows:
+            out.append(self._full())
+        return out
+
+    def finish(self) -> list[tuple[pa.Table, list[tuple[int, str, str]]]]:
+        """Stage whatever is still pooled; call once after the last chunk."""
+        return [self._full()] if self._pooled else []
+
+    def _try_fast(self, chunk: pa.Table) -> tuple[pa.Table, pa.Table]:
+        cursor = self._cursor
+        cursor.register("cl_chunk", chunk)
+        try:
+            try:
+                tried = cursor.sql(self._fast_sql, params=self._params).to_arrow_table()
+            except duckdb.InvalidInputException:
+                tried = cursor.sql(self._fast_sql_try, params=self._params).to_arrow_table()
+        finally:
+            cursor.unregister("cl_chunk")
+        took = tried.column("fast")
+        done = tried.filter(took).drop_columns(["fast"])
+        if done.num_rows * 2 < chunk.num_rows:
+            self.fast = False
+        if done.num_rows == chunk.num_rows:
+            return done, chunk.slice(0, 0)
+        left = tried.column("line_no").filter(pc.invert(took))
+        return done, chunk.filter(pc.is_in(chunk.column("line_no"), value_set=left))
+
+    def _full(self) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+        cursor = self._cursor
+        pooled = pa.concat_tables(self._pool)
+        self._pool, self._pooled = [], 0
+        cursor.register("cl_chunk", pooled)
+        try:
+            table = cursor.sql(self._full_sql, params=self._params).to_arrow_table()
+            cursor.register("cl_staged", table)
+            try:
+                bad = cursor.execute(
+                    "SELECT s.line_no, s.reason, c.line FROM cl_staged s JOIN cl_chunk c USING (line_no) "
+                    "WHERE s.reason IS NOT NULL ORDER BY s.line_no"
+                ).fetchall()
+            finally:
+                cursor.unregister("cl_staged")
+        finally:
+            cursor.unregister("cl_chunk")
+        return table, bad
+
+
 @dataclass(slots=True)
 class _StagedChunk:
-    table: pa.Table
+    table: pa.Table | None
     rejects: list[Reject]
 
 
@@ -399,24 +620,18 @@ def _staged_chunks(
         cursor = conn.cursor()
         try:
             install_macros(cursor)
-            params = {"tier": options.tier}
-            stage_sql = _stage_sql(store_content=options.store_content)
+            stager = ChunkStager(cursor, tier=options.tier, store_content=options.store_content)
             for chunk in read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes):
                 rejects = [Reject(str(path), n, reason, None) for n, reason in chunk.bad_utf8]
-                cursor.register("cl_chunk", chunk.table)
-                try:
-                    table = cursor.sql(stage_sql, params=params).to_arrow_table()
-                    cursor.register("cl_staged", table)
-                    try:
-                        bad = cursor.execute(
-                            "SELECT s.line_no, s.reason, c.line FROM cl_staged s JOIN cl_chunk c USING (line_no) "
-                            "WHERE s.reason IS NOT NULL ORDER BY s.line_no"
-                        ).fetchall()
-                    finally:
-                        cursor.unregister("cl_staged")
-                finally:
-                    cursor.unregister("cl_chunk")
-                rejects.extend(explain_unparsed(str(path), n, reason, line) for n, reason, line in bad)
+                for table, bad in stager.stage(chunk.table):
+                    rejects.extend(explain_unparsed(str(path), n, reason, line) for n, reason, line in bad)
+                    if not put(_StagedChunk(table, rejects)):
+                        return
+                    rejects = []
+                if rejects and not put(_StagedChunk(None, rejects)):
+                    return
+            for table, bad in stager.finish():
+                rejects = [explain_unparsed(str(path), n, reason, line) for n, reason, line in bad]
                 if not put(_StagedChunk(table, rejects)):
                     return
             put(_DONE)
@@ -508,13 +723,16 @@ def _replay_one(
     digest = FileDigest()
     rejects: list[Reject] = []
     params = {"run_id": run_id, "now": now}
+    insert_requests = _INSERT_REQUESTS if options.requests_file is not None else _INSERT_REQUESTS_BARE
     for staged in _staged_chunks(conn, path, digest, options):
         rejects.extend(staged.rejects)
+        if staged.table is None:
+            continue
         # Arrow, not TEMP tables, carries each chunk: a table replaced once per
         # chunk keeps every old version alive until the transaction ends.
         conn.register("cl_stage", staged.table)
         try:
-            conn.execute(_INSERT_REQUESTS, {"run_id": run_id, "model": options.model})
+            conn.execute(insert_requests, {"run_id": run_id, "model": options.model})
             conn.execute(_INSERT_RESULTS, params)
         finally:
             conn.unregister("cl_stage")
@@ -580,8 +798,6 @@ def replay_files(conn: duckdb.DuckDBPyConnection, options: ReplayOptions) -> Rep
     request_file: RequestFile | None = None
     if options.requests_file is not None:
         request_file = stage_request_file(conn, options.requests_file, store_content=options.store_content)
-    else:
-        create_request_table(conn)  # empty, so the INSERT's join is uniform
     results: list[ReplayResult] = []
     for index, path in enumerate(options.files):
         conn.execute("BEGIN TRANSACTION")

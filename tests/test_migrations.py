@@ -229,3 +229,55 @@ def test_a_failing_migration_leaves_no_trace(conn, monkeypatch):
     monkeypatch.setattr(store, "MIGRATIONS", (*MIGRATIONS, fixed))
     assert migrate(conn) == [fixed.number]
     assert schema(conn)["half_done"] == [("a", "INTEGER", True)]
+
+
+def test_migration_3_keeps_rows_written_before_it(conn, monkeypatch):
+    """A database at migration 2 with data: rebuilding requests/results keeps every row and value."""
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:2])
+    assert migrate(conn) == [1, 2]
+    conn.execute(ADD_RUN.format(kind="'run'"))
+    conn.execute(
+        "INSERT INTO requests (run_id, request_id, custom_id, n, stop) VALUES (1, 7, 'req-7', 2, '[\"x\"]')"
+    )
+    conn.execute(
+        "INSERT INTO results (run_id, request_id, source_format, service_tier, status, usage_source, priced_at, "
+        "prompt_tokens, raw_usage, finish_reasons, rate_limits) VALUES (1, 7, 'live', 'standard', 'ok', "
+        "'reported', TIMESTAMP '2026-01-02 03:04:05', 12, '{\"prompt_tokens\":12}', ['stop'], '{\"x-a\":\"1\"}')"
+    )
+    before = (
+        conn.execute("SELECT * FROM requests").fetchall(),
+        conn.execute("SELECT * FROM results").fetchall(),
+    )
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    assert migrate(conn) == [m.number for m in MIGRATIONS[2:]]
+    assert conn.execute("SELECT * FROM requests").fetchall() == before[0]
+    assert conn.execute("SELECT * FROM results").fetchall() == before[1]
+    assert schema(conn) == EXPECTED_SCHEMA
+
+
+def test_unique_text_columns_are_stored_with_zstd(db_path):
+    with open_store(db_path) as conn:
+        conn.execute(ADD_RUN.format(kind="'replay'"))
+        conn.execute(
+            "INSERT INTO results (run_id, request_id, source_format, service_tier, status, usage_source, "
+            "priced_at, response_id, raw_usage) SELECT 1, i, 'openai_batch', 'batch', 'ok', 'reported', now(), "
+            "'chatcmpl-' || i, '{\"prompt_tokens\":' || i || '}' FROM range(5000) t(i)"
+        )
+        conn.execute(
+            "INSERT INTO requests (run_id, request_id, custom_id) SELECT 1, i, 'r-' || i FROM range(5000) t(i)"
+        )
+        conn.execute("CHECKPOINT")
+        codecs = dict(
+            conn.execute(
+                """SELECT column_name, string_agg(DISTINCT compression, ',')
+                   FROM (SELECT 'results.' || column_name AS column_name, compression
+                         FROM pragma_storage_info('results') WHERE segment_type IN ('VARCHAR', 'JSON')
+                         UNION ALL
+                         SELECT 'requests.' || column_name, compression
+                         FROM pragma_storage_info('requests') WHERE segment_type IN ('VARCHAR', 'JSON'))
+                   GROUP BY ALL"""
+            ).fetchall()
+        )
+    for column in ("results.response_id", "results.raw_usage", "requests.custom_id"):
+        assert codecs[column] == "ZSTD", codecs
+    assert codecs["results.source_format"] != "ZSTD"  # low-cardinality text keeps DuckDB's choice

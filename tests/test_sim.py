@@ -514,6 +514,11 @@ def test_real_server_official_sdk_retries_a_fault_once() -> None:
             )
             assert completion.usage is not None
             assert completion.usage.prompt_tokens == count_messages(MESSAGES, model="gpt-4o-mini")
+        # The server counts a completion once it has sent the last byte, which
+        # can be just after the client has read it: give it a moment.
+        deadline = time.monotonic() + 5
+        while len(sim.app.stats.as_json()["completed"]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
         stats = sim.app.stats.as_json()
         for fault in ("429", "503", "drop"):
             assert stats["attempts"][f"once-{fault}"] == {"gpt-4o-mini": 2}
