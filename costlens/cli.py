@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -23,17 +23,16 @@ from rich.table import Table
 
 from costlens import __version__
 from costlens.errors import ConfigError, CostlensError
-from costlens.estimate import Estimate, estimate_file
-from costlens.export import export_rows
 from costlens.filters import Filters, parse_when
 from costlens.pricing import alias_warnings, load_price_table, price_rows_for_display
 from costlens.progress import RunProgressDisplay
 from costlens.replay import ReplayOptions, replay_files
-from costlens.report import render_html, render_json, report_time, write_report
-from costlens.report_data import build_report_data
 from costlens.run import DEFAULT_BASE_URL, RunOptions, RunOutcome, run_requests
 from costlens.session import DEFAULT_DB, Settings, open_session
 from costlens.summary import Summary, format_decimal, list_runs, summarize
+
+if TYPE_CHECKING:
+    from costlens.estimate import Estimate
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1  # finished, but some lines were rejected or some requests failed (all recorded)
@@ -469,6 +468,8 @@ def export(
     """Write one priced row per request (columns: README "Export columns")."""
     filters = _filters(run_ids, since, until, models, tags)
     with open_session(state.settings) as session:
+        from costlens.export import export_rows  # imported on use: keeps start-up short
+
         count = export_rows(session.conn, fmt, out, filters)  # type: ignore[arg-type]
     click.echo(f"wrote {count:,} rows to {out}", err=True)
 
@@ -534,6 +535,9 @@ def report(
     Set COSTLENS_REPORT_TIME (ISO datetime) to fix the generation time: the same data then
     gives a byte-identical file."""
     filters = _filters(run_ids, since, until, models, tags)
+    from costlens.report import render_html, render_json, report_time, write_report  # imported on use
+    from costlens.report_data import build_report_data
+
     now = report_time()
     with open_session(state.settings) as session:
         data = build_report_data(
@@ -862,6 +866,8 @@ def estimate(state: State, requests_file: Path, models: tuple[str, ...], as_json
     A request without max_tokens uses the model's expected output from past runs as its bound;
     with no history its output is unbounded and only the input cost is given."""
     with open_session(state.settings) as session:
+        from costlens.estimate import estimate_file  # imported on use
+
         result = estimate_file(session.conn, requests_file, models)
     err = _console(stderr=True)
     for rej in result.requests.rejects[:50]:
