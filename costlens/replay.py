@@ -364,7 +364,7 @@ SELECT
     line_no,
     plain AND coalesce(cached_tokens <= prompt_tokens, true)
           AND coalesce(reasoning_tokens <= completion_tokens, true) AS fast,
-    CAST(NULL AS VARCHAR) AS reason,
+    CASE WHEN NOT fast THEN '(left to the full query)' END AS reason,
     CASE WHEN starts_with(coalesce(j.id, ''), 'vllm-') THEN 'vllm_batch' ELSE 'openai_batch' END AS fmt,
     j.custom_id->>'$' AS custom_id,
     b.id AS response_id,
@@ -558,12 +558,17 @@ class ChunkStager:
                 tried = cursor.sql(self._fast_sql_try, params=self._params).to_arrow_table()
         finally:
             cursor.unregister("cl_chunk")
+        # Rows not taken keep a reason, so the loaders skip them (they are
+        # staged again by the full query): no copy of the staged chunk.
         took = tried.column("fast")
-        done = tried.filter(took).drop_columns(["fast"])
-        if done.num_rows * 2 < chunk.num_rows:
-            self.fast = False
-        if done.num_rows == chunk.num_rows:
+        done = tried.drop_columns(["fast"])
+        taken = pc.sum(took).as_py() or 0
+        if taken == chunk.num_rows:
             return done, chunk.slice(0, 0)
+        if taken * 2 < chunk.num_rows:
+            self.fast = False
+        if taken == 0:
+            done = done.slice(0, 0)
         left = tried.column("line_no").filter(pc.invert(took))
         return done, chunk.filter(pc.is_in(chunk.column("line_no"), value_set=left))
 

@@ -23,6 +23,7 @@ from costlens.jsonl import FileDigest, read_line_chunks
 from costlens.replay import ChunkStager
 from costlens.sqlmacros import install_macros
 
+LEFT_OVER = "(left to the full query)"
 Staged = tuple[list[dict[str, Any]], list[tuple[int, str, str]]]
 
 
@@ -179,7 +180,9 @@ def stage_all(path: Path, *, fast: bool, store_content: bool, tier: str, chunk_b
         tables.append(table)
         bad += rejected
     conn.close()
-    rows = [row for table in tables for row in table.to_pylist()]
+    # A row the fast path did not take carries a reason (so no loader stores
+    # it) and is staged again, by the full query, among the pooled lines.
+    rows = [row for table in tables for row in table.to_pylist() if row["reason"] != LEFT_OVER]
     return sorted(rows, key=lambda r: r["line_no"]), sorted(bad)
 
 
@@ -218,8 +221,11 @@ def test_fast_path_takes_plain_lines_and_leaves_the_rest(tmp_path):
     install_macros(conn)
     stager = ChunkStager(conn, tier="auto", store_content=False, pool_rows=10_000)
     (chunk,) = read_line_chunks(path, FileDigest())
-    first = stager.stage(chunk.table)
-    assert [t.num_rows for t, _ in first] == [300]  # the plain lines, staged at once
+    ((staged, rejected),) = stager.stage(chunk.table)
+    assert rejected == []
+    reasons = staged.column("reason").to_pylist()
+    assert reasons.count(None) == 300  # the plain lines, staged at once
+    assert reasons[300:] == [LEFT_OVER, LEFT_OVER]  # the other two wait for the full query
     assert stager.fast
     (rest,) = stager.finish()
     table, bad = rest
