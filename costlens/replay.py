@@ -416,22 +416,28 @@ ORDER BY q.request_id
 """
 
 _INSERT_REQUESTS = """
-INSERT INTO requests (
-    run_id, request_id, custom_id, line_no, requested_model, temperature, max_tokens, stream, top_p,
-    frequency_penalty, presence_penalty, stop, n, "user", extra_params, msg_count, msg_system, msg_user,
-    msg_assistant, msg_tool, msg_developer, messages_sha256, messages)
-SELECT $run_id, s.line_no, s.custom_id, coalesce(q.line_no, s.line_no), coalesce(q.model, $model), q.temperature, q.max_tokens,
-       q.stream, q.top_p, q.frequency_penalty, q.presence_penalty, q.stop, q.n, q."user", q.extra_params,
-       q.msg_count, q.msg_system, q.msg_user, q.msg_assistant, q.msg_tool, q.msg_developer, q.messages_sha256,
-       q.messages
+INSERT INTO requests (run_id, request_id, custom_id, line_no, requested_model)
+SELECT $run_id, line_no, custom_id, line_no, $model FROM cl_stage WHERE reason IS NULL
+"""
+
+# With --requests: the line numbers and models of the batch input file, and
+# each matched request's parameters.
+_INSERT_REQUESTS_JOINED = """
+INSERT INTO requests (run_id, request_id, custom_id, line_no, requested_model)
+SELECT $run_id, s.line_no, s.custom_id, coalesce(q.line_no, s.line_no), coalesce(q.model, $model)
 FROM cl_stage s LEFT JOIN cl_req_input q ON q.custom_id = s.custom_id
 WHERE s.reason IS NULL
 """
-
-# The same, when no --requests file was given: nothing to join.
-_INSERT_REQUESTS_BARE = """
-INSERT INTO requests (run_id, request_id, custom_id, line_no, requested_model)
-SELECT $run_id, line_no, custom_id, line_no, $model FROM cl_stage WHERE reason IS NULL
+_INSERT_PARAMS = """
+INSERT INTO request_params (
+    run_id, request_id, temperature, max_tokens, stream, top_p, frequency_penalty, presence_penalty,
+    stop, n, "user", extra_params, msg_count, msg_system, msg_user, msg_assistant, msg_tool,
+    msg_developer, messages_sha256, messages)
+SELECT $run_id, s.line_no, q.temperature, q.max_tokens, q.stream, q.top_p, q.frequency_penalty,
+       q.presence_penalty, q.stop, q.n, q."user", q.extra_params, q.msg_count, q.msg_system, q.msg_user,
+       q.msg_assistant, q.msg_tool, q.msg_developer, q.messages_sha256, q.messages
+FROM cl_stage s JOIN cl_req_input q ON q.custom_id = s.custom_id
+WHERE s.reason IS NULL
 """
 
 _INSERT_RESULTS = """
@@ -670,7 +676,7 @@ def _remove_duplicates(conn: duckdb.DuckDBPyConnection, run_id: int, path: Path)
         "CREATE OR REPLACE TEMP TABLE cl_dup_ids AS SELECT unnest(?::BIGINT[]) AS request_id",
         [[d[0] for d in duplicates]],
     )
-    for table in ("requests", "results"):
+    for table in ("requests", "request_params", "results"):
         conn.execute(
             f"DELETE FROM {table} WHERE run_id = ? AND request_id IN (SELECT request_id FROM cl_dup_ids)",
             [run_id],
@@ -728,7 +734,7 @@ def _replay_one(
     digest = FileDigest()
     rejects: list[Reject] = []
     params = {"run_id": run_id, "now": now}
-    insert_requests = _INSERT_REQUESTS if options.requests_file is not None else _INSERT_REQUESTS_BARE
+    joined = options.requests_file is not None
     for staged in _staged_chunks(conn, path, digest, options):
         rejects.extend(staged.rejects)
         if staged.table is None:
@@ -737,7 +743,11 @@ def _replay_one(
         # chunk keeps every old version alive until the transaction ends.
         conn.register("cl_stage", staged.table)
         try:
-            conn.execute(insert_requests, {"run_id": run_id, "model": options.model})
+            if joined:
+                conn.execute(_INSERT_REQUESTS_JOINED, {"run_id": run_id, "model": options.model})
+                conn.execute(_INSERT_PARAMS, {"run_id": run_id})
+            else:
+                conn.execute(_INSERT_REQUESTS, {"run_id": run_id, "model": options.model})
             conn.execute(_INSERT_RESULTS, params)
         finally:
             conn.unregister("cl_stage")

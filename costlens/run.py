@@ -469,8 +469,9 @@ ORDER BY request_id
 
 _PENDING = """
 SELECT q.request_id, q.custom_id, q.line_no, q.requested_model AS model, CAST(i.body AS VARCHAR) AS body,
-       coalesce(q.stream, false) AS stream, q.max_tokens, q.n
+       coalesce(p.stream, false) AS stream, p.max_tokens, p.n
 FROM requests q JOIN cl_req_input i ON i.custom_id = q.custom_id
+LEFT JOIN request_params p ON p.run_id = q.run_id AND p.request_id = q.request_id
 WHERE q.run_id = $run_id
   AND NOT EXISTS (SELECT 1 FROM results r
                   WHERE r.run_id = q.run_id AND r.request_id = q.request_id AND r.status = 'ok')
@@ -478,18 +479,25 @@ ORDER BY q.request_id
 """
 
 _PLAN_REQUESTS = """
-INSERT INTO requests (
-    run_id, request_id, custom_id, line_no, requested_model, temperature, max_tokens, stream, top_p,
-    frequency_penalty, presence_penalty, stop, n, "user", extra_params, msg_count, msg_system, msg_user,
-    msg_assistant, msg_tool, msg_developer, messages_sha256, messages)
+INSERT INTO requests (run_id, request_id, custom_id, line_no, requested_model)
 WITH models AS (
     SELECT unnest(CAST($models AS VARCHAR[])) AS model, unnest(range(len(CAST($models AS VARCHAR[])))) AS ord
 )
-SELECT $run_id, row_number() OVER (ORDER BY q.line_no, m.ord), q.custom_id, q.line_no,
-       coalesce(m.model, q.model), q.temperature, q.max_tokens, coalesce($stream, q.stream, false), q.top_p,
+SELECT $run_id, row_number() OVER (ORDER BY q.line_no, m.ord), q.custom_id, q.line_no, coalesce(m.model, q.model)
+FROM cl_req_input q CROSS JOIN models m
+"""
+
+# Each planned request's parameters (custom_ids of accepted lines are unique).
+_PLAN_PARAMS = """
+INSERT INTO request_params (
+    run_id, request_id, temperature, max_tokens, stream, top_p, frequency_penalty, presence_penalty,
+    stop, n, "user", extra_params, msg_count, msg_system, msg_user, msg_assistant, msg_tool,
+    msg_developer, messages_sha256, messages)
+SELECT r.run_id, r.request_id, q.temperature, q.max_tokens, coalesce($stream, q.stream, false), q.top_p,
        q.frequency_penalty, q.presence_penalty, q.stop, q.n, q."user", q.extra_params, q.msg_count,
        q.msg_system, q.msg_user, q.msg_assistant, q.msg_tool, q.msg_developer, q.messages_sha256, q.messages
-FROM cl_req_input q CROSS JOIN models m
+FROM requests r JOIN cl_req_input q ON q.custom_id = r.custom_id
+WHERE r.run_id = $run_id
 """
 
 
@@ -596,7 +604,8 @@ def _start_run(
             ],
         ).fetchall()[0]
         run_id = int(row[0])
-        conn.execute(_PLAN_REQUESTS, {"run_id": run_id, "models": models, "stream": options.stream})
+        conn.execute(_PLAN_REQUESTS, {"run_id": run_id, "models": models})
+        conn.execute(_PLAN_PARAMS, {"run_id": run_id, "stream": options.stream})
         if staged.rejects:
             now = utcnow()
             conn.executemany(

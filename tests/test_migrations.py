@@ -28,12 +28,9 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("raw", "VARCHAR", True),
         ("rejected_at", "TIMESTAMP", False),
     ],
-    "requests": [
+    "request_params": [
         ("run_id", "INTEGER", False),
         ("request_id", "BIGINT", False),
-        ("custom_id", "VARCHAR", False),
-        ("line_no", "BIGINT", True),
-        ("requested_model", "VARCHAR", True),
         ("temperature", "DOUBLE", True),
         ("max_tokens", "BIGINT", True),
         ("stream", "BOOLEAN", True),
@@ -52,6 +49,13 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("msg_developer", "INTEGER", True),
         ("messages_sha256", "VARCHAR", True),
         ("messages", "JSON", True),
+    ],
+    "requests": [
+        ("run_id", "INTEGER", False),
+        ("request_id", "BIGINT", False),
+        ("custom_id", "VARCHAR", False),
+        ("line_no", "BIGINT", True),
+        ("requested_model", "VARCHAR", True),
     ],
     "results": [
         ("run_id", "INTEGER", False),
@@ -231,6 +235,14 @@ def test_a_failing_migration_leaves_no_trace(conn, monkeypatch):
     assert schema(conn)["half_done"] == [("a", "INTEGER", True)]
 
 
+# The columns of `requests` before migration 3 moved the parameters out.
+BEFORE_REQUEST_COLUMNS = (
+    "run_id request_id custom_id line_no requested_model temperature max_tokens stream top_p frequency_penalty "
+    "presence_penalty stop n user extra_params msg_count msg_system msg_user msg_assistant msg_tool msg_developer "
+    "messages_sha256 messages"
+).split()
+
+
 def test_migration_3_keeps_rows_written_before_it(conn, monkeypatch):
     """A database at migration 2 with data: rebuilding requests/results keeps every row and value."""
     monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:2])
@@ -244,13 +256,24 @@ def test_migration_3_keeps_rows_written_before_it(conn, monkeypatch):
         "prompt_tokens, raw_usage, finish_reasons, rate_limits) VALUES (1, 7, 'live', 'standard', 'ok', "
         "'reported', TIMESTAMP '2026-01-02 03:04:05', 12, '{\"prompt_tokens\":12}', ['stop'], '{\"x-a\":\"1\"}')"
     )
+    conn.execute("INSERT INTO requests (run_id, request_id, custom_id, line_no) VALUES (1, 8, 'req-8', 9)")
     before = (
-        conn.execute("SELECT * FROM requests").fetchall(),
+        conn.execute("SELECT * FROM requests ORDER BY request_id").fetchall(),
         conn.execute("SELECT * FROM results").fetchall(),
     )
     monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
     assert migrate(conn) == [m.number for m in MIGRATIONS[2:]]
-    assert conn.execute("SELECT * FROM requests").fetchall() == before[0]
+    # The same rows and values, parameters now in request_params (only where there were any).
+    after = conn.execute(
+        "SELECT * FROM requests LEFT JOIN request_params USING (run_id, request_id) ORDER BY request_id"
+    ).fetchall()
+    columns = [c for c, _, _ in EXPECTED_SCHEMA["requests"] + EXPECTED_SCHEMA["request_params"][2:]]
+    old_columns = [d[0] for d in conn.execute("SELECT * FROM requests LIMIT 0").description]
+    assert old_columns == [c for c, _, _ in EXPECTED_SCHEMA["requests"]]
+    assert [dict(zip(columns, row, strict=True)) for row in after] == [
+        {**dict.fromkeys(columns), **dict(zip(BEFORE_REQUEST_COLUMNS, row, strict=True))} for row in before[0]
+    ]
+    assert conn.execute("SELECT run_id, request_id FROM request_params").fetchall() == [(1, 7)]
     assert conn.execute("SELECT * FROM results").fetchall() == before[1]
     assert schema(conn) == EXPECTED_SCHEMA
 

@@ -507,7 +507,7 @@ def test_requests_file_parameters_are_joined_on_custom_id(session, query):
     rows = {
         r["custom_id"]: r
         for r in query(
-            "SELECT * EXCLUDE (run_id) FROM requests "
+            "SELECT * EXCLUDE (run_id) FROM requests LEFT JOIN request_params USING (run_id, request_id) "
             "WHERE custom_id IN ('request-2', 'request-3', 'request-4', 'v-1', 'a-1')"
         )
     }
@@ -570,8 +570,9 @@ def _request_2(session, query, store_content):
         session.conn, ReplayOptions(files=[FORMATS], requests_file=BATCH_INPUT, store_content=store_content)
     )
     return query(
-        """SELECT q.messages, q.messages_sha256, r.completion, r.completion_sha256
-           FROM requests q JOIN results r USING (run_id, request_id) WHERE q.custom_id = 'request-2'"""
+        """SELECT p.messages, p.messages_sha256, r.completion, r.completion_sha256
+           FROM requests q JOIN results r USING (run_id, request_id)
+           JOIN request_params p USING (run_id, request_id) WHERE q.custom_id = 'request-2'"""
     )[0]
 
 
@@ -585,7 +586,7 @@ def test_store_content_keeps_or_drops_text(session, query, store_content):
     )
     if not store_content:
         assert query("SELECT count(*) AS n FROM results WHERE completion IS NOT NULL") == [{"n": 0}]
-        assert query("SELECT count(*) AS n FROM requests WHERE messages IS NOT NULL") == [{"n": 0}]
+        assert query("SELECT count(*) AS n FROM request_params WHERE messages IS NOT NULL") == [{"n": 0}]
 
 
 @pytest.mark.parametrize("store_content", [True, False])

@@ -219,7 +219,11 @@ def test_invalid_lines_are_rejected_with_their_line_and_the_valid_ones_are_sent(
     assert rejects[0]["raw"] == "{not json"
     assert (outcome.requests.lines_read, outcome.requests.accepted, len(outcome.rejects)) == (6, 3, 3)
     assert (outcome.run_requests, outcome.run_ok, outcome.status) == (3, 3, "completed")
-    logged = rows(session.conn, "SELECT custom_id, line_no, extra_params FROM requests ORDER BY request_id")
+    logged = rows(
+        session.conn,
+        "SELECT custom_id, line_no, extra_params FROM requests JOIN request_params USING (run_id, request_id) "
+        "ORDER BY request_id",
+    )
     assert [(r["custom_id"], r["line_no"]) for r in logged] == [("a", 1), ("d", 5), ("6", 6)]
     assert json.loads(logged[0]["extra_params"]) == {"seed": 42, "response_format": {"type": "json_object"}}
     run = rows(
@@ -254,6 +258,14 @@ def test_fan_out_sends_every_request_to_every_model_and_keeps_the_pairing(send, 
     ]  # fmt: skip
     assert all(r["status"] == "ok" and r["response_model"] == r["requested_model"] for r in logged)
     assert outcome.run_requests == 6 and outcome.run_ok == 6
+    # Every fanned-out request has its own parameter row, from its line of the file.
+    params = rows(
+        session.conn,
+        "SELECT request_id, msg_count, stream FROM request_params ORDER BY request_id",
+    )
+    assert [(p["request_id"], p["msg_count"], p["stream"]) for p in params] == [
+        (i, len(MESSAGES), False) for i in range(1, 7)
+    ]
 
 
 # --- outcomes: retries, streams, cut streams, content -----------------------------------------------
@@ -358,7 +370,7 @@ def test_an_answer_without_usage_is_estimated_never_zero(send, session, jsonl):
 
 def test_no_store_content_keeps_only_hashes(send, session, jsonl):
     send(jsonl("reqs.jsonl", [line("a")]), Provider(), store_content=False)
-    (q,) = rows(session.conn, "SELECT messages, messages_sha256 FROM requests")
+    (q,) = rows(session.conn, "SELECT messages, messages_sha256 FROM request_params")
     (r,) = rows(session.conn, "SELECT completion, completion_sha256 FROM results")
     assert q["messages"] is None and len(q["messages_sha256"]) == 64
     assert r["completion"] is None

@@ -25,8 +25,8 @@ CREATE OR REPLACE TEMP VIEW request_costs AS
 WITH base AS (
     SELECT
         q.run_id, q.request_id, q.custom_id, q.line_no, q.requested_model,
-        q.temperature, q.max_tokens, q.stream, q.top_p, q.frequency_penalty, q.presence_penalty,
-        q.stop, q.n, q."user", q.extra_params, q.msg_count, q.messages_sha256,
+        qp.temperature, qp.max_tokens, qp.stream, qp.top_p, qp.frequency_penalty, qp.presence_penalty,
+        qp.stop, qp.n, qp."user", qp.extra_params, qp.msg_count, qp.messages_sha256,
         r.source_format, r.service_tier, r.status, r.http_status, r.error_type, r.error_message,
         r.response_id, r.provider_request_id, r.response_model, r.finish_reasons, r.usage_source,
         r.prompt_tokens, r.completion_tokens, r.total_tokens,
@@ -39,6 +39,8 @@ WITH base AS (
         coalesce(r.response_model, q.requested_model) AS model_id
     FROM results r
     JOIN requests q ON q.run_id = r.run_id AND q.request_id = r.request_id
+    -- Parameters exist only where the request body was known (run, replay --requests).
+    LEFT JOIN request_params qp ON qp.run_id = r.run_id AND qp.request_id = r.request_id
 ),
 price_models AS (
     SELECT lower(model) AS key, min(model) AS model FROM prices GROUP BY lower(model)
