@@ -236,11 +236,31 @@ def test_a_failing_migration_leaves_no_trace(conn, monkeypatch):
 
 
 # The columns of `requests` before migration 3 moved the parameters out.
-BEFORE_REQUEST_COLUMNS = (
-    "run_id request_id custom_id line_no requested_model temperature max_tokens stream top_p frequency_penalty "
-    "presence_penalty stop n user extra_params msg_count msg_system msg_user msg_assistant msg_tool msg_developer "
-    "messages_sha256 messages"
-).split()
+BEFORE_REQUEST_COLUMNS = [
+    "run_id",
+    "request_id",
+    "custom_id",
+    "line_no",
+    "requested_model",
+    "temperature",
+    "max_tokens",
+    "stream",
+    "top_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "stop",
+    "n",
+    "user",
+    "extra_params",
+    "msg_count",
+    "msg_system",
+    "msg_user",
+    "msg_assistant",
+    "msg_tool",
+    "msg_developer",
+    "messages_sha256",
+    "messages",
+]
 
 
 def test_migration_3_keeps_rows_written_before_it(conn, monkeypatch):
