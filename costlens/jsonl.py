@@ -27,7 +27,7 @@ from costlens.errors import InputError
 
 __all__ = ["DEFAULT_CHUNK_BYTES", "FileDigest", "LineChunk", "read_line_chunks"]
 
-DEFAULT_CHUNK_BYTES = 32 << 20
+DEFAULT_CHUNK_BYTES = 64 << 20
 _BOM = b"\xef\xbb\xbf"
 # Record batches per chunk: lets DuckDB spread one chunk over all cores.
 _BATCHES_PER_CHUNK = 8
