@@ -9,7 +9,9 @@ Reads, auto-detected per line (README "Input formats"):
 Shape: the file is streamed in chunks (``costlens.jsonl``); DuckDB parses each
 chunk with one ``from_json`` into a struct covering every format, normalises
 usage into disjoint token buckets, and computes every rejection reason in the
-same statement. Accepted rows go to ``requests``/``results`` and rejected ones to
+same statement. Plain OpenAI/vLLM success lines (nearly all of a real batch
+file) first take a cheaper fast path that gives the same rows; the full
+statement stages the rest (``ChunkStager``). Accepted rows go to ``requests``/``results`` and rejected ones to
 ``rejects`` with bulk INSERT … SELECT — never a Python loop over rows. One file
 is one run and one transaction: a replay lands whole or not at all, and a file
 already replayed into the DB (same sha256) is refused unless forced.
