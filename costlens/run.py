@@ -352,7 +352,7 @@ def recover_journals(conn: duckdb.DuckDBPyConnection, directory: Path | None) ->
                     record[name] = datetime.fromisoformat(record[name])
             latest[(int(record["run_id"]), int(record["request_id"]))] = record
     if latest:
-        _write_results(conn, list(latest.values()))
+        _write_results(conn, _Batch(list(latest.values()), replace=True))
     for path in paths:
         _Journal.discard(path)
     return len(latest)
@@ -399,23 +399,36 @@ _RESULT_SCHEMA = pa.schema(
 
 # One batch, one transaction: the new outcome replaces any older row of the same request
 # (a failed attempt from an earlier invocation), so each request keeps exactly one result.
-_REPLACE_RESULTS = (
+_DELETE_OLDER = (
     "DELETE FROM results USING cl_results_batch b "
-    "WHERE results.run_id = b.run_id AND results.request_id = b.request_id",
+    "WHERE results.run_id = b.run_id AND results.request_id = b.request_id"
+)
+_INSERT_RESULTS = (
     "INSERT INTO results BY NAME SELECT * REPLACE (CAST(raw_usage AS JSON) AS raw_usage, "
     "CAST(completion AS JSON) AS completion, CAST(rate_limits AS JSON) AS rate_limits) "
-    "FROM cl_results_batch",
+    "FROM cl_results_batch"
 )
 
 
-def _write_results(conn: duckdb.DuckDBPyConnection, records: Sequence[Mapping[str, Any]]) -> None:
-    table = pa.Table.from_pylist(list(records), schema=_RESULT_SCHEMA)
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Outcomes committed together. ``replace`` = False when none of their requests can have an older
+    result row (a new run; a resume's requests that never got one): the DELETE is then skipped, a
+    statement whose fixed cost in DuckDB is about that of the INSERT of a whole batch."""
+
+    records: Sequence[Mapping[str, Any]]
+    replace: bool = True
+
+
+def _write_results(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
+    table = pa.Table.from_pylist(list(batch.records), schema=_RESULT_SCHEMA)
     conn.register("cl_results_batch", table)
     try:
         conn.execute("BEGIN TRANSACTION")
         try:
-            for statement in _REPLACE_RESULTS:
-                conn.execute(statement)
+            if batch.replace:
+                conn.execute(_DELETE_OLDER)
+            conn.execute(_INSERT_RESULTS)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(duckdb.Error):
@@ -658,8 +671,11 @@ class _Runner:
         journal: _Journal,
         on_progress: Callable[[RunProgress], None] | None,
         handle_signals: bool,
+        replaceable: frozenset[int] = frozenset(),
     ) -> None:
         self.conn = conn
+        # Requests of this run that already have a result row (a resume's earlier failures).
+        self.replaceable = replaceable
         self.run_id = run_id
         self.items = items
         self.options = options
@@ -687,6 +703,7 @@ class _Runner:
         self.flushes = 0
         self.started = time.monotonic()
         self.spend_checked = 0.0
+        self.spend_interval = _SPEND_REFRESH_S
 
     # -- budget --
 
@@ -846,13 +863,17 @@ class _Runner:
         self.changed.set()
 
     def _commit(self, batch: list[dict[str, Any]]) -> Decimal | None:
-        _write_results(self.conn, batch)
+        replace = not self.replaceable.isdisjoint(r["request_id"] for r in batch)
+        _write_results(self.conn, _Batch(batch, replace=replace))
         # The budget needs the committed spend after every batch; a progress display can do with
         # a figure a few seconds old (the cost view is not free on a big database).
         now = time.monotonic()
-        if self.budget is not None or (self.on_progress and now - self.spend_checked >= _SPEND_REFRESH_S):
+        if self.budget is not None or (self.on_progress and now - self.spend_checked >= self.spend_interval):
             self.spend_checked = now
-            return _run_spend(self.conn, self.run_id)[0]
+            spent = _run_spend(self.conn, self.run_id)[0]
+            # The query grows with the run: keep it to a few percent of the time, however long the run.
+            self.spend_interval = max(_SPEND_REFRESH_S, 20 * (time.monotonic() - now))
+            return spent
         return None
 
     async def _flusher(self) -> None:
@@ -965,11 +986,15 @@ def run_requests(
         conn, options.requests_file, default_model=default_model, store_content=options.store_content
     )
     models: list[str | None] = list(options.models) or [None]
+    replaceable = frozenset[int]()
     if options.resume is None:
         rows = conn.execute(_CANDIDATES, {"models": models, "stream": options.stream}).fetchall()
     else:
         _check_resume(conn, staged, options)
         rows = conn.execute(_PENDING, {"run_id": options.resume}).fetchall()
+        # Its earlier failures have a result row, which their new outcome replaces.
+        query = "SELECT request_id FROM results WHERE run_id = ?"
+        replaceable = frozenset(int(r) for (r,) in conn.execute(query, [options.resume]).fetchall())
     items = _work_items(rows, options)
     if options.budget is not None:
         _reserve_budget(conn, items, options)
@@ -999,7 +1024,16 @@ def run_requests(
     async def go() -> _Runner:
         async with ChatClient(config, **client_kwargs) as client:
             runner = _Runner(
-                conn, run_id, items, options, client, limiter, journal, on_progress, handle_signals
+                conn,
+                run_id,
+                items,
+                options,
+                client,
+                limiter,
+                journal,
+                on_progress,
+                handle_signals,
+                replaceable,
             )
             await runner.main()
             return runner
