@@ -685,7 +685,10 @@ class _Runner:
         self.on_progress = on_progress
         self.handle_signals = handle_signals
         self.budget = options.budget
-        self.slots = asyncio.Semaphore(options.concurrency)
+        self.position = 0  # the next item to send
+        self.exhausted = False  # the budget stopped sending
+        # Budget and rate limits wait in turn, one worker at a time, so requests go in file order.
+        self.gate = asyncio.Lock()
         self.buffer: list[dict[str, Any]] = []
         self.outstanding: dict[int, Decimal] = {}
         self.reserved = Decimal(0)
@@ -798,7 +801,6 @@ class _Runner:
             outcome = await self.client.complete(item.body, stream=item.stream, headers=headers)
         finally:
             self.in_flight -= 1
-            self.slots.release()
         record = self._record(item, outcome)
         self.journal.append(record)
         self.buffer.append(record)
@@ -813,38 +815,54 @@ class _Runner:
             self.flush_now.set()
         self.changed.set()
 
-    async def _dispatch(self) -> None:
-        for item in self.items:
-            await self.slots.acquire()
-            if self.stopping:
-                self.slots.release()
-                break
+    async def _next(self) -> _Work | None:
+        """The next request to send, once the budget and the rate limits let it go; None = stop sending."""
+        if self.budget is None and not self.limiter.active:
+            if self.stopping or self.position >= len(self.items):
+                return None
+            self.position += 1
+            return self.items[self.position - 1]
+        async with self.gate:
+            if self.stopping or self.exhausted or self.position >= len(self.items):
+                return None
+            item = self.items[self.position]
             if self.budget is not None and item.reserve is not None and not await self._reserve(item):
-                self.slots.release()
                 if not self.stopping:
                     self.budget_stopped = True
-                break
+                self.exhausted = True  # the next request does not fit: nothing after it is sent either
+                return None
             if self.limiter.active:
                 if item.prompt_tokens is None:
                     item.prompt_tokens = _prompt_tokens(item.body)
                 await self.limiter.acquire(item.prompt_tokens + (item.max_output or 0))
             if self.stopping:
-                self.slots.release()
-                break
-            task = asyncio.create_task(self._one(item))
-            self.tasks.add(task)
-            task.add_done_callback(self._done)
-        while self.tasks:
-            await asyncio.wait(list(self.tasks))
+                return None
+            self.position += 1
+            return item
+
+    async def _worker(self) -> None:
+        while (item := await self._next()) is not None:
+            try:
+                await self._one(item)
+            except Exception as e:
+                # A bug, not a failed request (those are outcomes): stop sending; what arrived is kept.
+                if self.error is None:
+                    self.error = e
+                self.stopping = True
+                return
+            # An answer can come without a wait (an in-memory transport): let the flusher, the
+            # progress reporter and the signal handlers have their turn between requests.
+            await asyncio.sleep(0)
+
+    async def _dispatch(self) -> None:
+        # --concurrency workers, each sending one request after another: cheaper than a task per
+        # request under a semaphore, with the same number in flight.
+        workers = min(self.options.concurrency, len(self.items))
+        self.tasks = {asyncio.create_task(self._worker()) for _ in range(workers)}
+        if self.tasks:
+            await asyncio.wait(self.tasks)
         if self.error is not None:
             raise self.error
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and self.error is None:
-            # A bug, not a failed request (those are outcomes): stop sending; what arrived is kept.
-            self.error = task.exception()
-            self.stopping = True
 
     # -- flushing and progress --
 
@@ -897,7 +915,6 @@ class _Runner:
         for task in list(self.tasks):
             task.cancel()
         self.changed.set()
-        self.slots.release()
 
     def progress(self, *, final: bool = False) -> RunProgress:
         return RunProgress(
@@ -928,7 +945,6 @@ class _Runner:
         for task in list(self.tasks):
             task.cancel()
         self.changed.set()
-        self.slots.release()  # wake a dispatcher waiting for a slot; it sees `stopping`
 
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
