@@ -281,6 +281,8 @@ def journal_dir(db_path: Path) -> Path | None:
 
 
 _TIMESTAMPS = ("created_at", "priced_at", "started_at", "completed_at")
+# Compact: only json.loads reads a journal back, and every outcome passes through here.
+_JOURNAL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class _Journal:
@@ -301,12 +303,13 @@ class _Journal:
             self.seq += 1
             self.path = self.directory / f"run-{self.run_id}.{self.seq:06d}.jsonl"
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        line = json.dumps(
-            {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()},
-            ensure_ascii=False,
-        )
+        line = dict(record)
+        for name in _TIMESTAMPS:
+            value = line.get(name)
+            if isinstance(value, datetime):
+                line[name] = value.isoformat()
         # One write per outcome: once it returns, a kill -9 of this process cannot lose it.
-        os.write(self.fd, (line + "\n").encode("utf-8"))
+        os.write(self.fd, (_JOURNAL_JSON.encode(line) + "\n").encode("utf-8"))
 
     def rotate(self) -> Path | None:
         """Close the current segment (its outcomes are about to be committed); the next append starts another."""
