@@ -58,6 +58,7 @@ MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 120.0
 _JITTER = 0.25
 _RETRY_STATUSES = frozenset({408, 409, 429})
+_RETRY_AFTER_HEADERS = ("retry-after", "retry-after-ms")
 _ERROR_TEXT_LIMIT = 500
 _BEARER = re.compile(r"Bearer\s+[^\s'\",}]+", re.IGNORECASE)
 # What httpx.AsyncClient sends by default (costlens replaces its user-agent); httpx decodes both encodings.
@@ -204,11 +205,8 @@ def _int(value: object) -> int | None:
 
 
 def _rate_limits(headers: httpx.Headers) -> dict[str, str]:
-    return {
-        k.lower(): v
-        for k, v in headers.items()
-        if k.lower().startswith("x-ratelimit-") or k.lower() in ("retry-after", "retry-after-ms")
-    }
+    # httpx.Headers.items() gives lower-case names (repeated headers joined with ", ").
+    return {k: v for k, v in headers.items() if k.startswith("x-ratelimit-") or k in _RETRY_AFTER_HEADERS}
 
 
 class _Stream:

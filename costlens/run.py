@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -261,6 +262,7 @@ def _reserved_prompt(prompt: int) -> int:
     return prompt + int((prompt * fraction).to_integral_value(rounding="ROUND_CEILING")) + extra
 
 
+@functools.lru_cache(maxsize=64)  # answers arriving in the same second share their `created`
 def _timestamp(unix: int | None) -> datetime | None:
     if unix is None:
         return None
