@@ -2,10 +2,11 @@
 
 Shaped by what a cost log needs from each request (FORMATS.md §5-6):
 
-* **One pooled ``httpx.AsyncClient``** for the whole run. Its transport is injectable
-  (unit tests pass an ``httpx.MockTransport``); the default is ``httpx-aiohttp``'s
-  ``AiohttpTransport``, because plain httpx's connection pool degrades at high
-  concurrency (FACTS.md: ~350 req/s at concurrency 128 against ~2,650 req/s).
+* **One pooled httpx transport** for the whole run, sent ``httpx.Request`` objects directly
+  (``AsyncClient.send``'s per-request work was a third of a run's CPU; see ``_request``).
+  The transport is injectable (unit tests pass an ``httpx.MockTransport``); the default is
+  ``httpx-aiohttp``'s ``AiohttpTransport``, because plain httpx's connection pool degrades at
+  high concurrency (FACTS.md: ~350 req/s at concurrency 128 against ~2,650 req/s).
 * **Retries like the official SDK**: connection errors, timeouts, 408, 409, 429 and 5xx;
   backoff ``min(0.5 * 2**retry, 8)`` seconds plus up to 25% jitter, unless the response
   says ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date), capped at 120 s.
