@@ -2,10 +2,11 @@
 
 Shaped by what a cost log needs from each request (FORMATS.md §5-6):
 
-* **One pooled ``httpx.AsyncClient``** for the whole run. Its transport is injectable
-  (unit tests pass an ``httpx.MockTransport``); the default is ``httpx-aiohttp``'s
-  ``AiohttpTransport``, because plain httpx's connection pool degrades at high
-  concurrency (FACTS.md: ~350 req/s at concurrency 128 against ~2,650 req/s).
+* **One pooled httpx transport** for the whole run, sent ``httpx.Request`` objects directly
+  (``AsyncClient.send``'s per-request work was a third of a run's CPU; see ``_request``).
+  The transport is injectable (unit tests pass an ``httpx.MockTransport``); the default is
+  ``httpx-aiohttp``'s ``AiohttpTransport``, because plain httpx's connection pool degrades at
+  high concurrency (FACTS.md: ~350 req/s at concurrency 128 against ~2,650 req/s).
 * **Retries like the official SDK**: connection errors, timeouts, 408, 409, 429 and 5xx;
   backoff ``min(0.5 * 2**retry, 8)`` seconds plus up to 25% jitter, unless the response
   says ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date), capped at 120 s.
@@ -24,6 +25,7 @@ Nothing here touches the database; :class:`ChatOutcome` is a plain record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import random
@@ -57,8 +59,11 @@ MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 120.0
 _JITTER = 0.25
 _RETRY_STATUSES = frozenset({408, 409, 429})
+_RETRY_AFTER_HEADERS = ("retry-after", "retry-after-ms")
 _ERROR_TEXT_LIMIT = 500
 _BEARER = re.compile(r"Bearer\s+[^\s'\",}]+", re.IGNORECASE)
+# What httpx.AsyncClient sends by default (costlens replaces its user-agent); httpx decodes both encodings.
+_DEFAULT_HEADERS = (("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"), ("Connection", "keep-alive"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,11 +206,8 @@ def _int(value: object) -> int | None:
 
 
 def _rate_limits(headers: httpx.Headers) -> dict[str, str]:
-    return {
-        k.lower(): v
-        for k, v in headers.items()
-        if k.lower().startswith("x-ratelimit-") or k.lower() in ("retry-after", "retry-after-ms")
-    }
+    # httpx.Headers.items() gives lower-case names (repeated headers joined with ", ").
+    return {k: v for k, v in headers.items() if k.startswith("x-ratelimit-") or k in _RETRY_AFTER_HEADERS}
 
 
 class _Stream:
@@ -288,28 +290,34 @@ class ChatClient:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.config = config
-        self._transport = transport
+        self._given_transport = transport
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
-        self._http: httpx.AsyncClient | None = None
+        self._transport: httpx.AsyncBaseTransport | None = None
+        # Built once per client, not per request (see _request).
+        self._url = httpx.URL(config.url)
+        headers = [
+            ("Host", self._url.netloc.decode("ascii")),
+            *_DEFAULT_HEADERS,
+            ("user-agent", f"costlens/{__version__}"),
+            ("content-type", "application/json"),
+        ]
+        if config.api_key:
+            headers.append(("authorization", f"Bearer {config.api_key}"))
+        self._headers = httpx.Headers(headers)
+        self._timeout = httpx.Timeout(config.timeout).as_dict()
 
     async def __aenter__(self) -> ChatClient:
-        headers = {"user-agent": f"costlens/{__version__}", "content-type": "application/json"}
-        if self.config.api_key:
-            headers["authorization"] = f"Bearer {self.config.api_key}"
-        self._http = httpx.AsyncClient(
-            transport=self._transport or default_transport(self.config.max_connections),
-            timeout=httpx.Timeout(self.config.timeout),
-            headers=headers,
-            follow_redirects=False,
-        )
+        transport = self._given_transport or default_transport(self.config.max_connections)
+        await transport.__aenter__()
+        self._transport = transport
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        if self._transport is not None:
+            transport, self._transport = self._transport, None
+            await transport.__aexit__()
 
     def scrub(self, text: str) -> str:
         """Remove the API key (and any bearer token) from a message before it is stored or shown."""
@@ -370,10 +378,29 @@ class ChatClient:
 
     # --- one attempt -------------------------------------------------------------------------
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
+    def _request(self, payload: bytes, headers: Mapping[str, str] | None) -> httpx.Request:
+        """One POST, headers as ``httpx.AsyncClient`` would send them (its defaults, then ours).
+
+        The request goes straight to the transport rather than through ``AsyncClient.send``:
+        with no auth, redirects or cookies to handle, the client's per-request work (URL
+        merging, header merging, a cookie-jar pass over every response) was a third of the
+        run's CPU. The transport is still httpx's interface, so tests swap it as before.
+        """
+        if self._transport is None:
             raise RuntimeError("ChatClient used outside 'async with'")
-        return self._http
+        all_headers = httpx.Headers(self._headers)
+        for name, value in (headers or {}).items():
+            all_headers[name] = value
+        all_headers["Content-Length"] = str(len(payload))
+        request = httpx.Request(
+            "POST",
+            self._url,
+            headers=all_headers,
+            stream=httpx.ByteStream(payload),
+            extensions={"timeout": self._timeout},
+        )
+        request.read()
+        return request
 
     def _error_response(self, response: httpx.Response, body: bytes) -> ChatOutcome:
         status = response.status_code
@@ -436,8 +463,12 @@ class ChatClient:
         return outcome
 
     async def _post_once(self, payload: bytes, headers: Mapping[str, str] | None, t0: float) -> ChatOutcome:
-        response = await self._client().post(self.config.url, content=payload, headers=headers)
-        body = response.content
+        assert self._transport is not None
+        response = await self._transport.handle_async_request(self._request(payload, headers))
+        try:
+            body = await response.aread()
+        finally:
+            await response.aclose()
         if not 200 <= response.status_code < 300:
             return self._error_response(response, body)
         outcome = self._completion(response, body)
@@ -445,9 +476,9 @@ class ChatClient:
         return outcome
 
     async def _stream_once(self, payload: bytes, headers: Mapping[str, str] | None, t0: float) -> ChatOutcome:
-        async with self._client().stream(
-            "POST", self.config.url, content=payload, headers=headers
-        ) as response:
+        assert self._transport is not None
+        response = await self._transport.handle_async_request(self._request(payload, headers))
+        async with contextlib.aclosing(response):
             if not 200 <= response.status_code < 300:
                 return self._error_response(response, await response.aread())
             if "text/event-stream" not in response.headers.get("content-type", "text/event-stream"):

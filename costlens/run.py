@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -261,6 +262,7 @@ def _reserved_prompt(prompt: int) -> int:
     return prompt + int((prompt * fraction).to_integral_value(rounding="ROUND_CEILING")) + extra
 
 
+@functools.lru_cache(maxsize=64)  # answers arriving in the same second share their `created`
 def _timestamp(unix: int | None) -> datetime | None:
     if unix is None:
         return None
@@ -281,6 +283,8 @@ def journal_dir(db_path: Path) -> Path | None:
 
 
 _TIMESTAMPS = ("created_at", "priced_at", "started_at", "completed_at")
+# Compact: only json.loads reads a journal back, and every outcome passes through here.
+_JOURNAL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class _Journal:
@@ -301,12 +305,13 @@ class _Journal:
             self.seq += 1
             self.path = self.directory / f"run-{self.run_id}.{self.seq:06d}.jsonl"
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        line = json.dumps(
-            {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()},
-            ensure_ascii=False,
-        )
+        line = dict(record)
+        for name in _TIMESTAMPS:
+            value = line.get(name)
+            if isinstance(value, datetime):
+                line[name] = value.isoformat()
         # One write per outcome: once it returns, a kill -9 of this process cannot lose it.
-        os.write(self.fd, (line + "\n").encode("utf-8"))
+        os.write(self.fd, (_JOURNAL_JSON.encode(line) + "\n").encode("utf-8"))
 
     def rotate(self) -> Path | None:
         """Close the current segment (its outcomes are about to be committed); the next append starts another."""
@@ -352,7 +357,7 @@ def recover_journals(conn: duckdb.DuckDBPyConnection, directory: Path | None) ->
                     record[name] = datetime.fromisoformat(record[name])
             latest[(int(record["run_id"]), int(record["request_id"]))] = record
     if latest:
-        _write_results(conn, list(latest.values()))
+        _write_results(conn, _Batch(list(latest.values()), replace=True))
     for path in paths:
         _Journal.discard(path)
     return len(latest)
@@ -399,23 +404,36 @@ _RESULT_SCHEMA = pa.schema(
 
 # One batch, one transaction: the new outcome replaces any older row of the same request
 # (a failed attempt from an earlier invocation), so each request keeps exactly one result.
-_REPLACE_RESULTS = (
+_DELETE_OLDER = (
     "DELETE FROM results USING cl_results_batch b "
-    "WHERE results.run_id = b.run_id AND results.request_id = b.request_id",
+    "WHERE results.run_id = b.run_id AND results.request_id = b.request_id"
+)
+_INSERT_RESULTS = (
     "INSERT INTO results BY NAME SELECT * REPLACE (CAST(raw_usage AS JSON) AS raw_usage, "
     "CAST(completion AS JSON) AS completion, CAST(rate_limits AS JSON) AS rate_limits) "
-    "FROM cl_results_batch",
+    "FROM cl_results_batch"
 )
 
 
-def _write_results(conn: duckdb.DuckDBPyConnection, records: Sequence[Mapping[str, Any]]) -> None:
-    table = pa.Table.from_pylist(list(records), schema=_RESULT_SCHEMA)
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Outcomes committed together. ``replace`` = False when none of their requests can have an older
+    result row (a new run; a resume's requests that never got one): the DELETE is then skipped, a
+    statement whose fixed cost in DuckDB is about that of the INSERT of a whole batch."""
+
+    records: Sequence[Mapping[str, Any]]
+    replace: bool = True
+
+
+def _write_results(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
+    table = pa.Table.from_pylist(list(batch.records), schema=_RESULT_SCHEMA)
     conn.register("cl_results_batch", table)
     try:
         conn.execute("BEGIN TRANSACTION")
         try:
-            for statement in _REPLACE_RESULTS:
-                conn.execute(statement)
+            if batch.replace:
+                conn.execute(_DELETE_OLDER)
+            conn.execute(_INSERT_RESULTS)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(duckdb.Error):
@@ -667,8 +685,11 @@ class _Runner:
         journal: _Journal,
         on_progress: Callable[[RunProgress], None] | None,
         handle_signals: bool,
+        replaceable: frozenset[int] = frozenset(),
     ) -> None:
         self.conn = conn
+        # Requests of this run that already have a result row (a resume's earlier failures).
+        self.replaceable = replaceable
         self.run_id = run_id
         self.items = items
         self.options = options
@@ -678,7 +699,10 @@ class _Runner:
         self.on_progress = on_progress
         self.handle_signals = handle_signals
         self.budget = options.budget
-        self.slots = asyncio.Semaphore(options.concurrency)
+        self.position = 0  # the next item to send
+        self.exhausted = False  # the budget stopped sending
+        # Budget and rate limits wait in turn, one worker at a time, so requests go in file order.
+        self.gate = asyncio.Lock()
         self.buffer: list[dict[str, Any]] = []
         self.outstanding: dict[int, Decimal] = {}
         self.reserved = Decimal(0)
@@ -696,6 +720,7 @@ class _Runner:
         self.flushes = 0
         self.started = time.monotonic()
         self.spend_checked = 0.0
+        self.spend_interval = _SPEND_REFRESH_S
 
     # -- budget --
 
@@ -790,7 +815,6 @@ class _Runner:
             outcome = await self.client.complete(item.body, stream=item.stream, headers=headers)
         finally:
             self.in_flight -= 1
-            self.slots.release()
         record = self._record(item, outcome)
         self.journal.append(record)
         self.buffer.append(record)
@@ -805,38 +829,54 @@ class _Runner:
             self.flush_now.set()
         self.changed.set()
 
-    async def _dispatch(self) -> None:
-        for item in self.items:
-            await self.slots.acquire()
-            if self.stopping:
-                self.slots.release()
-                break
+    async def _next(self) -> _Work | None:
+        """The next request to send, once the budget and the rate limits let it go; None = stop sending."""
+        if self.budget is None and not self.limiter.active:
+            if self.stopping or self.position >= len(self.items):
+                return None
+            self.position += 1
+            return self.items[self.position - 1]
+        async with self.gate:
+            if self.stopping or self.exhausted or self.position >= len(self.items):
+                return None
+            item = self.items[self.position]
             if self.budget is not None and item.reserve is not None and not await self._reserve(item):
-                self.slots.release()
                 if not self.stopping:
                     self.budget_stopped = True
-                break
+                self.exhausted = True  # the next request does not fit: nothing after it is sent either
+                return None
             if self.limiter.active:
                 if item.prompt_tokens is None:
                     item.prompt_tokens = _prompt_tokens(item.body)
                 await self.limiter.acquire(item.prompt_tokens + (item.max_output or 0))
             if self.stopping:
-                self.slots.release()
-                break
-            task = asyncio.create_task(self._one(item))
-            self.tasks.add(task)
-            task.add_done_callback(self._done)
-        while self.tasks:
-            await asyncio.wait(list(self.tasks))
+                return None
+            self.position += 1
+            return item
+
+    async def _worker(self) -> None:
+        while (item := await self._next()) is not None:
+            try:
+                await self._one(item)
+            except Exception as e:
+                # A bug, not a failed request (those are outcomes): stop sending; what arrived is kept.
+                if self.error is None:
+                    self.error = e
+                self.stopping = True
+                return
+            # An answer can come without a wait (an in-memory transport): let the flusher, the
+            # progress reporter and the signal handlers have their turn between requests.
+            await asyncio.sleep(0)
+
+    async def _dispatch(self) -> None:
+        # --concurrency workers, each sending one request after another: cheaper than a task per
+        # request under a semaphore, with the same number in flight.
+        workers = min(self.options.concurrency, len(self.items))
+        self.tasks = {asyncio.create_task(self._worker()) for _ in range(workers)}
+        if self.tasks:
+            await asyncio.wait(self.tasks)
         if self.error is not None:
             raise self.error
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and self.error is None:
-            # A bug, not a failed request (those are outcomes): stop sending; what arrived is kept.
-            self.error = task.exception()
-            self.stopping = True
 
     # -- flushing and progress --
 
@@ -855,13 +895,17 @@ class _Runner:
         self.changed.set()
 
     def _commit(self, batch: list[dict[str, Any]]) -> Decimal | None:
-        _write_results(self.conn, batch)
+        replace = not self.replaceable.isdisjoint(r["request_id"] for r in batch)
+        _write_results(self.conn, _Batch(batch, replace=replace))
         # The budget needs the committed spend after every batch; a progress display can do with
         # a figure a few seconds old (the cost view is not free on a big database).
         now = time.monotonic()
-        if self.budget is not None or (self.on_progress and now - self.spend_checked >= _SPEND_REFRESH_S):
+        if self.budget is not None or (self.on_progress and now - self.spend_checked >= self.spend_interval):
             self.spend_checked = now
-            return _run_spend(self.conn, self.run_id)[0]
+            spent = _run_spend(self.conn, self.run_id)[0]
+            # The query grows with the run: keep it to a few percent of the time, however long the run.
+            self.spend_interval = max(_SPEND_REFRESH_S, 20 * (time.monotonic() - now))
+            return spent
         return None
 
     async def _flusher(self) -> None:
@@ -885,7 +929,6 @@ class _Runner:
         for task in list(self.tasks):
             task.cancel()
         self.changed.set()
-        self.slots.release()
 
     def progress(self, *, final: bool = False) -> RunProgress:
         return RunProgress(
@@ -916,7 +959,6 @@ class _Runner:
         for task in list(self.tasks):
             task.cancel()
         self.changed.set()
-        self.slots.release()  # wake a dispatcher waiting for a slot; it sees `stopping`
 
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
@@ -974,11 +1016,15 @@ def run_requests(
         conn, options.requests_file, default_model=default_model, store_content=options.store_content
     )
     models: list[str | None] = list(options.models) or [None]
+    replaceable = frozenset[int]()
     if options.resume is None:
         rows = conn.execute(_CANDIDATES, {"models": models, "stream": options.stream}).fetchall()
     else:
         _check_resume(conn, staged, options)
         rows = conn.execute(_PENDING, {"run_id": options.resume}).fetchall()
+        # Its earlier failures have a result row, which their new outcome replaces.
+        query = "SELECT request_id FROM results WHERE run_id = ?"
+        replaceable = frozenset(int(r) for (r,) in conn.execute(query, [options.resume]).fetchall())
     items = _work_items(rows, options)
     if options.budget is not None:
         _reserve_budget(conn, items, options)
@@ -1008,7 +1054,16 @@ def run_requests(
     async def go() -> _Runner:
         async with ChatClient(config, **client_kwargs) as client:
             runner = _Runner(
-                conn, run_id, items, options, client, limiter, journal, on_progress, handle_signals
+                conn,
+                run_id,
+                items,
+                options,
+                client,
+                limiter,
+                journal,
+                on_progress,
+                handle_signals,
+                replaceable,
             )
             await runner.main()
             return runner
