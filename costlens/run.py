@@ -110,7 +110,7 @@ class RunOptions:
     store_content: bool = True
     command_line: str | None = None
     pricing_sha256: str | None = None
-    flush_every: int = 200
+    flush_every: int = 1000
     flush_seconds: float = 1.0
     progress_seconds: float = 0.5
 

@@ -481,7 +481,7 @@ def test_results_are_committed_in_batches_while_the_run_goes_on(send, session, j
         return None
 
     path = jsonl("reqs.jsonl", [line(f"r{i}") for i in range(450)])
-    outcome = send(path, Provider(script), concurrency=4, flush_seconds=60)
+    outcome = send(path, Provider(script), concurrency=4, flush_every=200, flush_seconds=60)
     assert 200 <= seen[-1] < 450
     assert 2 <= outcome.flushes <= 4  # about every 200 results: neither one per row nor only at the end
     assert session.conn.execute("SELECT count(*), count(DISTINCT request_id) FROM results").fetchall() == [
