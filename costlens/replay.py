@@ -189,8 +189,7 @@ normalised AS (
         CASE WHEN anthropic_usage THEN cl_int(u.cache_creation_input_tokens) END AS cache_write_tokens,
         CASE WHEN anthropic_usage THEN NULL
              ELSE cl_int(u.completion_tokens_details.reasoning_tokens) END AS reasoning_tokens,
-        CASE WHEN created_json IS NOT NULL AND regexp_full_match(CAST(created_json AS VARCHAR), '[0-9]{{1,12}}')
-             THEN epoch_ms(CAST(CAST(created_json AS VARCHAR) AS BIGINT) * 1000) END AS created_at
+        cl_unix_time(created_json) AS created_at
     FROM buckets
 ),
 judged AS (
@@ -286,9 +285,8 @@ def _stage_sql(*, store_content: bool) -> str:
 # one narrower parse and a handful of checks give exactly the row the full
 # staging query above would give; any line that is not plainly of that shape
 # (or that the checks cannot vouch for) is left to the full query, which
-# remains the single statement of the rules. tests/test_replay.py holds the
+# remains the single statement of the rules. tests/test_replay_fastpath.py holds the
 # two equal on hand-made edge cases and on generated lines.
-_FAST_USAGE = {**_USAGE}
 _FAST_BODY = {
     "id": "VARCHAR",
     "model": "VARCHAR",
@@ -313,7 +311,6 @@ _FAST_LINE_CONTENT = {
         "body": {**_FAST_BODY, "choices": [{"finish_reason": "VARCHAR", "message": {"content": "JSON"}}]},
     },
 }
-_COUNT = "'[0-9]{1,18}'"
 _FAST = f"""
 WITH parsed AS (
     SELECT line_no, CASE WHEN NOT cl_blank(line) THEN try(from_json(line, '__LINE_SHAPE__')) END AS j
@@ -325,7 +322,7 @@ usage AS (
 ),
 typed AS (
     SELECT line_no, j, b, usage_text,
-        CASE WHEN starts_with(usage_text, '{{') THEN from_json(usage_text, '{json.dumps(_FAST_USAGE)}') END AS u
+        CASE WHEN starts_with(usage_text, '{{') THEN from_json(usage_text, '{json.dumps(_USAGE)}') END AS u
     FROM usage
 ),
 counts AS (
@@ -335,7 +332,7 @@ counts AS (
         CAST(u.total_tokens AS VARCHAR) AS tt,
         CAST(u.prompt_tokens_details.cached_tokens AS VARCHAR) AS kt,
         CAST(u.completion_tokens_details.reasoning_tokens AS VARCHAR) AS rt,
-        CAST(b.created AS VARCHAR) AS cr
+        cl_unix_time(b.created) AS created_at
     FROM typed
 ),
 plain AS (
@@ -347,11 +344,11 @@ plain AS (
             AND u IS NOT NULL
             AND u.input_tokens IS NULL AND u.output_tokens IS NULL
             AND u.cache_creation_input_tokens IS NULL AND u.cache_read_input_tokens IS NULL
-            AND regexp_full_match(pt, {_COUNT}) AND regexp_full_match(ct, {_COUNT})
-            AND (tt IS NULL OR regexp_full_match(tt, {_COUNT}))
-            AND (kt IS NULL OR regexp_full_match(kt, {_COUNT}))
-            AND (rt IS NULL OR regexp_full_match(rt, {_COUNT}))
-            AND (cr IS NULL OR regexp_full_match(cr, '[0-9]{{1,12}}')), false) AS plain
+            AND cl_is_count(pt) AND cl_is_count(ct)
+            AND (tt IS NULL OR cl_is_count(tt))
+            AND (kt IS NULL OR cl_is_count(kt))
+            AND (rt IS NULL OR cl_is_count(rt))
+            AND (b.created IS NULL OR created_at IS NOT NULL), false) AS plain
     FROM counts
 ),
 valued AS (
@@ -386,7 +383,7 @@ SELECT
     CAST(NULL AS BIGINT) AS cache_write_tokens,
     reasoning_tokens,
     usage_text AS raw_usage,
-    CASE WHEN plain AND cr IS NOT NULL THEN epoch_ms(CAST(cr AS BIGINT) * 1000) END AS created_at,
+    CASE WHEN plain THEN created_at END AS created_at,
     CASE WHEN $tier <> 'auto' THEN $tier ELSE 'batch' END AS service_tier,
     __COMPLETION__ AS completion
 FROM valued

@@ -25,7 +25,7 @@ from costlens.jsonl import FileDigest, read_line_chunks
 from costlens.rejects import Reject, explain_unparsed
 from costlens.sqlmacros import install_macros, scalar
 
-__all__ = ["ALLOWED_ROLES", "KNOWN_PARAMS", "RequestFile", "create_request_table", "stage_request_file"]
+__all__ = ["ALLOWED_ROLES", "KNOWN_PARAMS", "RequestFile", "stage_request_file"]
 
 ALLOWED_ROLES = ("system", "user", "assistant", "tool", "developer")
 # The seed's parameter table; anything else is passed through as extra_params.
@@ -171,7 +171,7 @@ FROM cl_req_stage WHERE reason IS NULL
 """
 
 
-def create_request_table(conn: duckdb.DuckDBPyConnection) -> None:
+def _create_request_table(conn: duckdb.DuckDBPyConnection) -> None:
     """(Re)create the empty TEMP table ``cl_req_input``."""
     conn.execute(_CREATE)
 
@@ -196,7 +196,7 @@ def stage_request_file(
 ) -> RequestFile:
     """Parse and validate ``path`` into TEMP table ``cl_req_input``; return counts and rejects."""
     install_macros(conn)
-    create_request_table(conn)
+    _create_request_table(conn)
     digest = FileDigest()
     rejects: list[Reject] = []
     read = 0

@@ -19,9 +19,11 @@ _MACROS = (
     "CREATE OR REPLACE TEMP MACRO cl_int(x) AS "
     "CASE WHEN x IS NOT NULL AND regexp_full_match(CAST(x AS VARCHAR), '-?[0-9]{1,18}') "
     "THEN CAST(CAST(x AS VARCHAR) AS BIGINT) END",
+    # A usable token count: a non-negative JSON integer that fits BIGINT.
+    "CREATE OR REPLACE TEMP MACRO cl_is_count(x) AS regexp_full_match(CAST(x AS VARCHAR), '[0-9]{1,18}')",
     # Why a token count is unusable (NULL when it is fine or absent).
     "CREATE OR REPLACE TEMP MACRO cl_count_error(name, x) AS "
-    "CASE WHEN x IS NULL OR regexp_full_match(CAST(x AS VARCHAR), '[0-9]{1,18}') THEN NULL "
+    "CASE WHEN x IS NULL OR cl_is_count(x) THEN NULL "
     "WHEN regexp_full_match(CAST(x AS VARCHAR), '-[0-9]+') "
     "THEN name || ' is negative (' || CAST(x AS VARCHAR) || ')' "
     "ELSE name || ' is not a non-negative integer (' || left(CAST(x AS VARCHAR), 40) || ')' END",
@@ -32,6 +34,10 @@ _MACROS = (
     "CREATE OR REPLACE TEMP MACRO cl_str(x) AS "
     "CASE json_type(x) WHEN 'VARCHAR' THEN x->>'$' "
     "WHEN 'UBIGINT' THEN CAST(x AS VARCHAR) WHEN 'BIGINT' THEN CAST(x AS VARCHAR) END",
+    # A Unix timestamp in seconds (a JSON integer of at most 12 digits) as TIMESTAMP, else NULL.
+    "CREATE OR REPLACE TEMP MACRO cl_unix_time(x) AS "
+    "CASE WHEN x IS NOT NULL AND regexp_full_match(CAST(x AS VARCHAR), '[0-9]{1,12}') "
+    "THEN epoch_ms(CAST(CAST(x AS VARCHAR) AS BIGINT) * 1000) END",
     # regexp, not trim(): trim copies every (long) line; the regexp stops at the first non-blank.
     "CREATE OR REPLACE TEMP MACRO cl_blank(line) AS regexp_full_match(line, '[ \t\r\n]*')",
 )
