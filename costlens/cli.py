@@ -211,6 +211,19 @@ def cli(
     )
 
 
+_TIERS = ["auto", "standard", "batch", "flex", "priority"]
+
+
+def _run_labels(command: F) -> F:
+    """--run-name and --tag, shared by the commands that create runs."""
+    command = click.option(
+        "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable)."
+    )(command)
+    return click.option(
+        "--run-name", help="Name for the run (runs with the same name are compared over time)."
+    )(command)
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -225,13 +238,12 @@ def cli(
 )
 @click.option(
     "--tier",
-    type=click.Choice(["auto", "standard", "batch", "flex", "priority"]),
+    type=click.Choice(_TIERS),
     default="auto",
     show_default=True,
     help="Service tier to price at; auto = batch for batch formats, else the response's service_tier.",
 )
-@click.option("--run-name", help="Name for the run (runs with the same name are compared over time).")
-@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
+@_run_labels
 @click.option("--force", is_flag=True, help="Replay even if this file (same sha256) was already replayed.")
 @click.option(
     "--store-content/--no-store-content",
@@ -708,13 +720,12 @@ def _run_summary(outcome: RunOutcome) -> str:
 )
 @click.option(
     "--tier",
-    type=click.Choice(["auto", "standard", "batch", "flex", "priority"]),
+    type=click.Choice(_TIERS),
     default="auto",
     show_default=True,
     help="Service tier to price at; auto = the response's service_tier (flex/priority), else standard.",
 )
-@click.option("--run-name", help="Name for the run (runs with the same name are compared over time).")
-@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
+@_run_labels
 @click.option(
     "--resume", type=int, metavar="RUN_ID", help="Send what run RUN_ID has no successful result for yet."
 )
