@@ -441,6 +441,51 @@ def test_long_context_row_applies_to_all_buckets(tmp_path: Path) -> None:
     assert_cost(rows["a-long"], Decimal("0.18975"), Decimal("0.1875"), Decimal("0.00225"))
 
 
+def test_one_run_mixes_fixed_and_per_request_price_choices(tmp_path: Path) -> None:
+    """Pairs with one unconditional row are joined, the rest chosen per request: same rules, one query."""
+    prices = write_prices(
+        tmp_path / "prices.csv",
+        [
+            # one standard row: every batch request falls back to it
+            price("gpt-4o-mini", "0.15", "0.60"),
+            # one batch row wins over two standard rows, whatever the prompt length
+            price("gpt-4.1", "2.00", "8.00"),
+            price("gpt-4.1", "4.00", "16.00", min_prompt=200000),
+            price("gpt-4.1", "1.00", "4.00", tier="batch"),
+            # a batch row only above a threshold: below it the standard row applies
+            price("gpt-4o", "2.50", "10.00"),
+            price("gpt-4o", "3.00", "12.00", tier="batch", min_prompt=1000),
+        ],
+    )
+    lines = [
+        openai_batch("mini", "gpt-4o-mini", openai_usage(1000, 100)),
+        openai_batch("41-short", "gpt-4.1", openai_usage(1000, 100)),
+        openai_batch("41-long", "gpt-4.1", openai_usage(300_000, 100)),
+        openai_batch("4o-short", "gpt-4o", openai_usage(999, 100)),
+        openai_batch("4o-long", "gpt-4o", openai_usage(1000, 100)),
+    ]
+    rows = costs(tmp_path, lines, prices=prices)
+    tiers = {cid: (row["price_tier"], row["price_note"]) for cid, row in rows.items()}
+    fallback = "tier fallback: no batch price, priced at standard"
+    assert tiers == {
+        "mini": ("standard", fallback),
+        "41-short": ("batch", None),
+        "41-long": ("batch", None),
+        "4o-short": ("standard", fallback),
+        "4o-long": ("batch", None),
+    }
+    # mini: (1000*0.15 + 100*0.60) / 1e6 = (150 + 60) / 1e6
+    assert_cost(rows["mini"], Decimal("0.00021"), Decimal("0.00015"), Decimal("0.00006"))
+    # 41-short: (1000*1.00 + 100*4.00) / 1e6 = (1_000 + 400) / 1e6
+    assert_cost(rows["41-short"], Decimal("0.0014"), Decimal("0.001"), Decimal("0.0004"))
+    # 41-long: (300_000*1.00 + 100*4.00) / 1e6 = (300_000 + 400) / 1e6
+    assert_cost(rows["41-long"], Decimal("0.3004"), Decimal("0.3"), Decimal("0.0004"))
+    # 4o-short: (999*2.50 + 100*10.00) / 1e6 = (2_497.5 + 1_000) / 1e6
+    assert_cost(rows["4o-short"], Decimal("0.0034975"), Decimal("0.0024975"), Decimal("0.001"))
+    # 4o-long: (1000*3.00 + 100*12.00) / 1e6 = (3_000 + 1_200) / 1e6
+    assert_cost(rows["4o-long"], Decimal("0.0042"), Decimal("0.003"), Decimal("0.0012"))
+
+
 # --- 7. effective dates -------------------------------------------------------------------
 
 

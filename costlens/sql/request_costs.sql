@@ -67,13 +67,40 @@ resolved AS (
         WHEN a2.key IS NOT NULL THEN a2.target
     END
 ),
+-- Most (model, tier) pairs have one price row that applies to every request: a
+-- single row of the request's tier (or, with none of that tier, a single
+-- standard row) with no long-context threshold and no effective dates. Those
+-- are chosen by a join on (model, tier); only requests of other pairs go
+-- through the per-request choice below. Both give the same row (the property
+-- test in tests/test_costs.py holds them to the reference rule).
+tiers AS (
+    SELECT unnest(['standard', 'batch', 'flex', 'priority']) AS service_tier
+),
+simple AS (
+    SELECT lower(p.model) AS model_key, t.service_tier,
+        CASE
+            WHEN count(*) FILTER (WHERE p.service_tier = t.service_tier) > 0
+            THEN CASE WHEN count(*) FILTER (WHERE p.service_tier = t.service_tier) = 1
+                       AND bool_and(p.unconditional) FILTER (WHERE p.service_tier = t.service_tier)
+                      THEN min(p.price_id) FILTER (WHERE p.service_tier = t.service_tier) END
+            ELSE CASE WHEN count(*) = 1 AND bool_and(p.unconditional) THEN min(p.price_id) END
+        END AS price_id
+    FROM (SELECT *, min_prompt_tokens = 0 AND effective_from IS NULL AND effective_to IS NULL AS unconditional
+          FROM prices) p
+    JOIN tiers t ON p.service_tier = t.service_tier OR p.service_tier = 'standard'
+    GROUP BY lower(p.model), t.service_tier
+),
 resolved_base AS (
-    SELECT b.*, rm.priced_model
-    FROM base b LEFT JOIN resolved rm ON rm.model_id = b.model_id
+    SELECT b.*, rm.priced_model,
+        CASE WHEN coalesce(b.prompt_tokens, 0) >= 0 THEN s.price_id END AS simple_price_id,
+        s.price_id IS NOT NULL AS simple_choice
+    FROM base b
+    LEFT JOIN resolved rm ON rm.model_id = b.model_id
+    LEFT JOIN simple s ON s.model_key = lower(rm.priced_model) AND s.service_tier = b.service_tier
 ),
 candidates AS (
     SELECT
-        b.run_id, b.request_id, p.price_id, p.service_tier AS price_tier,
+        b.run_id, b.request_id, p.price_id,
         row_number() OVER (
             PARTITION BY b.run_id, b.request_id
             ORDER BY (p.service_tier = b.service_tier) DESC, p.min_prompt_tokens DESC, p.price_id
@@ -85,16 +112,15 @@ candidates AS (
      AND (p.effective_from IS NULL OR p.effective_from <= b.priced_at)
      AND (p.effective_to IS NULL OR b.priced_at < p.effective_to)
      AND p.min_prompt_tokens <= coalesce(b.prompt_tokens, 0)
+    WHERE NOT b.simple_choice
 ),
 chosen AS (
-    SELECT c.run_id, c.request_id, c.price_tier, p.*
-    FROM candidates c JOIN prices p ON p.price_id = c.price_id
-    WHERE c.rank = 1
+    SELECT run_id, request_id, price_id FROM candidates WHERE rank = 1
 ),
 costed AS (
     SELECT
         b.*,
-        ch.price_id, ch.price_tier, ch.effective_from AS price_effective_from,
+        ch.price_id, ch.service_tier AS price_tier, ch.effective_from AS price_effective_from,
         b.prompt_tokens - b.cached_n - b.cache_write_n AS uncached_input_tokens,
         (
             CAST(b.prompt_tokens - b.cached_n - b.cache_write_n AS DECIMAL(38, 0)) * ch.input_per_1m
@@ -107,7 +133,8 @@ costed AS (
         ) * CAST(0.000001 AS DECIMAL(38, 6)) AS raw_output_cost,
         ch.price_id IS NOT NULL AS has_price_row
     FROM resolved_base b
-    LEFT JOIN chosen ch ON ch.run_id = b.run_id AND ch.request_id = b.request_id
+    LEFT JOIN chosen c ON c.run_id = b.run_id AND c.request_id = b.request_id
+    LEFT JOIN prices ch ON ch.price_id = coalesce(b.simple_price_id, c.price_id)
 ),
 final AS (
     SELECT
