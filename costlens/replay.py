@@ -382,7 +382,7 @@ SELECT
     cached_tokens,
     CAST(NULL AS BIGINT) AS cache_write_tokens,
     reasoning_tokens,
-    usage_text AS raw_usage,
+    b.usage AS raw_usage,
     CASE WHEN plain THEN created_at END AS created_at,
     CASE WHEN $tier <> 'auto' THEN $tier ELSE 'batch' END AS service_tier,
     __COMPLETION__ AS completion
@@ -565,7 +565,7 @@ class ChunkStager:
             cursor.unregister("cl_chunk")
         # Rows not taken keep a reason, so the loaders skip them (they are
         # staged again by the full query): no copy of the staged chunk.
-        took = tried.column("fast")
+        took = pc.cast(tried.column("fast"), pa.bool_())  # arrow.bool8 under lossless conversion
         done = tried.drop_columns(["fast"])
         taken = pc.sum(took).as_py() or 0
         if taken == chunk.num_rows:
@@ -629,6 +629,9 @@ def _staged_chunks(
     def work() -> None:
         cursor = conn.cursor()
         try:
+            # JSON columns (usage, completion) cross to the main connection as
+            # arrow.json, so inserting them does not parse and validate them again.
+            cursor.execute("SET SESSION arrow_lossless_conversion = true")
             install_macros(cursor)
             stager = ChunkStager(cursor, tier=options.tier, store_content=options.store_content)
             for chunk in read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes):
