@@ -25,14 +25,13 @@ from costlens import __version__
 from costlens.errors import ConfigError, CostlensError
 from costlens.filters import Filters, parse_when
 from costlens.pricing import alias_warnings, load_price_table, price_rows_for_display
-from costlens.progress import RunProgressDisplay
 from costlens.replay import ReplayOptions, replay_files
-from costlens.run import DEFAULT_BASE_URL, RunOptions, RunOutcome, run_requests
-from costlens.session import DEFAULT_DB, Settings, open_session
+from costlens.session import DEFAULT_BASE_URL, DEFAULT_DB, Settings, open_session
 from costlens.summary import Summary, format_decimal, list_runs, summarize
 
 if TYPE_CHECKING:
     from costlens.estimate import Estimate
+    from costlens.run import RunOutcome
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1  # finished, but some lines were rejected or some requests failed (all recorded)
@@ -764,6 +763,9 @@ def run(
     Exit 0 when every request succeeded; 1 when lines were rejected or requests failed (all
     recorded); 3 when --budget stopped it; 130 when interrupted (Ctrl-C): what arrived is kept,
     and the same command with --resume RUN_ID sends the rest."""
+    from costlens.progress import RunProgressDisplay  # imported on use: HTTP client, asyncio
+    from costlens.run import RunOptions, run_requests
+
     err = _console(stderr=True)
     display = RunProgressDisplay(err, money)
     with open_session(state.settings) as session:

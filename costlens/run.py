@@ -59,7 +59,7 @@ from costlens.quote import QuoteRequest, output_bound, quote
 from costlens.ratelimit import RateLimiter, RateLimits
 from costlens.rejects import Reject
 from costlens.requests_file import RequestFile, stage_request_file
-from costlens.session import Session
+from costlens.session import DEFAULT_BASE_URL, Session
 from costlens.store import utcnow
 
 __all__ = [
@@ -75,7 +75,6 @@ __all__ = [
     "run_requests",
 ]
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RunTier = Literal["auto", "standard", "batch", "flex", "priority"]
 RunStatus = Literal["completed", "budget_stopped", "interrupted"]
 

@@ -27,9 +27,11 @@ from costlens.pricing import (
 from costlens.sqlmacros import install_macros
 from costlens.store import open_store
 
-__all__ = ["DEFAULT_DB", "Session", "Settings", "open_session"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_DB", "Session", "Settings", "open_session"]
 
 DEFAULT_DB = "costlens.duckdb"
+# Where `costlens run` sends requests unless told otherwise (here, so the CLI need not import run.py).
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 @dataclass(frozen=True, kw_only=True)
