@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,13 +98,15 @@ def _fast_chunk(data: bytes | memoryview, first_line_no: int) -> LineChunk | Non
 
 
 def read_line_chunks(
-    path: Path, digest: FileDigest, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    path: Path, digest: FileDigest, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES, in_use: int = 0
 ) -> Iterator[LineChunk]:
     """Yield chunks of whole lines with 1-based line numbers; fill ``digest`` as it goes.
 
     The file is memory-mapped: each chunk is a view of the mapping that ends at
     its last newline, so no bytes are read into Python or copied between chunks
-    (a line longer than a chunk makes that chunk longer).
+    (a line longer than a chunk makes that chunk longer). ``in_use`` is how many
+    of the chunks already yielded the caller may still be reading when it asks
+    for the next one; the pages of older chunks are released.
     """
     hasher = hashlib.sha256()
     next_line_no = 1
@@ -124,12 +127,17 @@ def read_line_chunks(
         mapped.madvise(mmap.MADV_SEQUENTIAL)
     view = memoryview(mapped)
     pos = released = 0
+    starts: deque[int] = deque()
     while pos < size:
-        # Pages of chunks already handed out are dropped from this process's
-        # mapping (the OS keeps them cached), so resident memory stays at about
-        # one chunk whatever the file size. Safe even if a view is still in use:
-        # touching a dropped page of a read-only file mapping maps it again.
-        upto = pos - pos % mmap.PAGESIZE
+        # Pages of chunks the caller is done with are dropped from this
+        # process's mapping (the OS keeps them cached), so resident memory stays
+        # at about in_use + 1 chunks whatever the file size. Safe even if a view
+        # is still read: touching a dropped page of a read-only file mapping
+        # maps it again (but it then stays mapped, hence in_use).
+        starts.append(pos)
+        while len(starts) > in_use + 1:
+            starts.popleft()
+        upto = starts[0] - starts[0] % mmap.PAGESIZE
         if upto > released and hasattr(mapped, "madvise"):
             mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
             released = upto

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import queue
-import threading
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 
 from costlens import __version__
 from costlens.errors import AlreadyReplayedError, InputError, StoreError
-from costlens.jsonl import DEFAULT_CHUNK_BYTES, FileDigest, read_line_chunks
+from costlens.jsonl import DEFAULT_CHUNK_BYTES, FileDigest, LineChunk, read_line_chunks
 from costlens.rejects import RAW_LIMIT, Reject, explain_unparsed
 from costlens.requests_file import RequestFile, stage_request_file
 from costlens.sqlmacros import install_macros, scalar
@@ -603,70 +603,61 @@ class _StagedChunk:
     rejects: list[Reject]
 
 
-_DONE = object()
+# Chunks read ahead of the one being inserted.
+_READ_AHEAD = 2
 
 
 def _staged_chunks(
     conn: duckdb.DuckDBPyConnection, path: Path, digest: FileDigest, options: ReplayOptions
 ) -> Iterator[_StagedChunk]:
-    """Read and parse chunks on a worker thread with its own cursor.
+    """Read chunks on this thread, parse them on a worker thread, hand them back in file order.
 
-    DuckDB releases the GIL, so parsing chunk k+1 overlaps with the main
-    thread inserting chunk k. The queue is bounded, so memory stays bounded.
+    The worker has its own cursor. DuckDB releases the GIL, so the two threads
+    overlap: this one reads chunk k+2 (hashing, line splitting) and inserts
+    chunk k while the worker parses chunk k+1, which balances the two cores.
+    Meanwhile DuckDB is held to one thread per statement (restored after): its
+    own worker threads on top of these two only spin for a share of the cores.
+    At most ``_READ_AHEAD`` chunks wait for the worker, so memory stays bounded.
     """
-    box: queue.Queue[object] = queue.Queue(maxsize=2)
-    stop = threading.Event()
+    cursor = conn.cursor()
+    # JSON columns (usage, completion) cross to the main connection as
+    # arrow.json, so inserting them does not parse and validate them again.
+    cursor.execute("SET SESSION arrow_lossless_conversion = true")
+    install_macros(cursor)
+    stager = ChunkStager(cursor, tier=options.tier, store_content=options.store_content)
 
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def stage(chunk: LineChunk | None) -> list[_StagedChunk]:
+        """One chunk (None: what the stager still holds) as staged tables with their rejects."""
+        rejects = (
+            [] if chunk is None else [Reject(str(path), n, reason, None) for n, reason in chunk.bad_utf8]
+        )
+        out: list[_StagedChunk] = []
+        for table, bad in stager.finish() if chunk is None else stager.stage(chunk.table):
+            rejects.extend(explain_unparsed(str(path), n, reason, line) for n, reason, line in bad)
+            out.append(_StagedChunk(table, rejects))
+            rejects = []
+        if rejects:
+            out.append(_StagedChunk(None, rejects))
+        return out
 
-    def work() -> None:
-        cursor = conn.cursor()
-        try:
-            # JSON columns (usage, completion) cross to the main connection as
-            # arrow.json, so inserting them does not parse and validate them again.
-            cursor.execute("SET SESSION arrow_lossless_conversion = true")
-            install_macros(cursor)
-            stager = ChunkStager(cursor, tier=options.tier, store_content=options.store_content)
-            for chunk in read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes):
-                rejects = [Reject(str(path), n, reason, None) for n, reason in chunk.bad_utf8]
-                for table, bad in stager.stage(chunk.table):
-                    rejects.extend(explain_unparsed(str(path), n, reason, line) for n, reason, line in bad)
-                    if not put(_StagedChunk(table, rejects)):
-                        return
-                    rejects = []
-                if rejects and not put(_StagedChunk(None, rejects)):
-                    return
-            for table, bad in stager.finish():
-                rejects = [explain_unparsed(str(path), n, reason, line) for n, reason, line in bad]
-                if not put(_StagedChunk(table, rejects)):
-                    return
-            put(_DONE)
-        except BaseException as e:  # handed to the main thread, raised there
-            put(e)
-        finally:
-            cursor.close()
-
-    worker = threading.Thread(target=work, name="costlens-replay-parse", daemon=True)
-    worker.start()
+    threads = int(scalar(conn, "SELECT current_setting('threads')"))
+    conn.execute("SET threads = 1")
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costlens-replay-parse")
+    pending: deque[Future[list[_StagedChunk]]] = deque()
     try:
-        while True:
-            item = box.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            assert isinstance(item, _StagedChunk)
-            yield item
+        for chunk in read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes, in_use=_READ_AHEAD):
+            pending.append(worker.submit(stage, chunk))
+            if len(pending) > _READ_AHEAD:
+                yield from pending.popleft().result()
+        pending.append(worker.submit(stage, None))
+        while pending:
+            yield from pending.popleft().result()
     finally:
-        stop.set()
-        worker.join()
+        for future in pending:
+            future.cancel()
+        worker.shutdown(wait=True)
+        cursor.close()
+        conn.execute(f"SET threads = {threads}")
 
 
 def _remove_duplicates(conn: duckdb.DuckDBPyConnection, run_id: int, path: Path) -> list[Reject]:
