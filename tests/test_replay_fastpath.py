@@ -64,7 +64,7 @@ def batch_line(i: int, rng: random.Random) -> dict[str, Any]:
 
 
 # Values a JSON leaf can take that a cost tool must tell apart.
-ODD_VALUES: list[Any] = [0, 5, -1, 1.5, 12.0, "12", 1e3, True, None, [], {}, 10**19, -0.0, "x"]
+ODD_VALUES: list[Any] = [0, 5, -1, 1.5, 12.0, "12", 1e3, True, False, None, [], {}, 10**19, -0.0, "x"]
 MISSING = object()
 
 PATHS = [
@@ -139,6 +139,23 @@ def hand_made(rng: random.Random) -> list[str]:
     over = copy.deepcopy(base)
     over["response"]["body"]["usage"]["completion_tokens_details"]["reasoning_tokens"] = 10**6
     lines.append(json.dumps(over))
+    # Every token count holding each value a typed parse could round, coerce or drop.
+    counts = [
+        ("prompt_tokens",),
+        ("completion_tokens",),
+        ("total_tokens",),
+        ("prompt_tokens_details", "cached_tokens"),
+        ("completion_tokens_details", "reasoning_tokens"),
+        ("input_tokens",),
+    ]
+    for path in counts:
+        for value in [{}, {"n": 1}, [], [1], False, True, None, "7", 7.0, 7e0, -0.0, -7, 10**19, 2**63]:
+            odd = copy.deepcopy(base)
+            node = odd["response"]["body"]["usage"]
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+            lines.append(json.dumps(odd))
     lines += [
         "",
         "   ",
@@ -156,11 +173,14 @@ def hand_made(rng: random.Random) -> list[str]:
 
 def lines_for(seed: int, n: int) -> list[str]:
     rng = random.Random(seed)
-    out = hand_made(rng)
+    made = hand_made(rng)
+    out: list[str] = []
     for i in range(n):
         record = batch_line(i, rng)
         out.append(json.dumps(mutate(record, rng) if rng.random() < 0.3 else record))
-    return out
+        if i % 10 == 0 and made:  # spread out, so every chunk is mostly plain lines
+            out.append(made.pop(0))
+    return out + made
 
 
 def stage_all(path: Path, *, fast: bool, store_content: bool, tier: str, chunk_bytes: int) -> Staged:
