@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -603,36 +604,47 @@ class _StagedChunk:
     rejects: list[Reject]
 
 
-# Chunks read ahead of the one being inserted.
-_READ_AHEAD = 2
+# Parsing threads, and chunks read ahead of the one being inserted.
+_WORKERS = 2
+_READ_AHEAD = 3
 
 
 def _staged_chunks(
     conn: duckdb.DuckDBPyConnection, path: Path, digest: FileDigest, options: ReplayOptions
 ) -> Iterator[_StagedChunk]:
-    """Read chunks on this thread, parse them on a worker thread, hand them back in file order.
+    """Read chunks on this thread, parse them on worker threads, hand them back in file order.
 
-    The worker has its own cursor. DuckDB releases the GIL, so the two threads
-    overlap: this one reads chunk k+2 (hashing, line splitting) and inserts
-    chunk k while the worker parses chunk k+1, which balances the two cores.
-    Meanwhile DuckDB is held to one thread per statement (restored after): its
-    own worker threads on top of these two only spin for a share of the cores.
-    At most ``_READ_AHEAD`` chunks wait for the worker, so memory stays bounded.
+    Each worker has its own cursor and ``ChunkStager``. DuckDB releases the GIL,
+    so the threads overlap: this one reads ahead (hashing, line splitting) and
+    inserts chunk k while the workers parse the next ones. Parsing is the larger
+    share, so two workers keep both cores busy when this thread waits. Meanwhile
+    DuckDB is held to one thread per statement (restored after): its own worker
+    threads on top of these only spin for a share of the cores. At most
+    ``_READ_AHEAD`` chunks wait for the workers, so memory stays bounded.
     """
-    cursor = conn.cursor()
-    # JSON columns (usage, completion) cross to the main connection as
-    # arrow.json, so inserting them does not parse and validate them again.
-    cursor.execute("SET SESSION arrow_lossless_conversion = true")
-    install_macros(cursor)
-    stager = ChunkStager(cursor, tier=options.tier, store_content=options.store_content)
+    cursors: list[duckdb.DuckDBPyConnection] = []
+    free: queue.SimpleQueue[ChunkStager] = queue.SimpleQueue()
+    for _ in range(_WORKERS):
+        cursor = conn.cursor()
+        cursors.append(cursor)
+        # JSON columns (usage, completion) cross to the main connection as
+        # arrow.json, so inserting them does not parse and validate them again.
+        cursor.execute("SET SESSION arrow_lossless_conversion = true")
+        install_macros(cursor)
+        free.put(ChunkStager(cursor, tier=options.tier, store_content=options.store_content))
 
     def stage(chunk: LineChunk | None) -> list[_StagedChunk]:
-        """One chunk (None: what the stager still holds) as staged tables with their rejects."""
+        """One chunk (None: what a stager still holds) as staged tables with their rejects."""
+        stager = free.get()
+        try:
+            staged = stager.finish() if chunk is None else stager.stage(chunk.table)
+        finally:
+            free.put(stager)
         rejects = (
             [] if chunk is None else [Reject(str(path), n, reason, None) for n, reason in chunk.bad_utf8]
         )
         out: list[_StagedChunk] = []
-        for table, bad in stager.finish() if chunk is None else stager.stage(chunk.table):
+        for table, bad in staged:
             rejects.extend(explain_unparsed(str(path), n, reason, line) for n, reason, line in bad)
             out.append(_StagedChunk(table, rejects))
             rejects = []
@@ -642,21 +654,23 @@ def _staged_chunks(
 
     threads = int(scalar(conn, "SELECT current_setting('threads')"))
     conn.execute("SET threads = 1")
-    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="costlens-replay-parse")
+    worker = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="costlens-replay-parse")
     pending: deque[Future[list[_StagedChunk]]] = deque()
     try:
         for chunk in read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes, in_use=_READ_AHEAD):
             pending.append(worker.submit(stage, chunk))
             if len(pending) > _READ_AHEAD:
                 yield from pending.popleft().result()
-        pending.append(worker.submit(stage, None))
         while pending:
             yield from pending.popleft().result()
+        for _ in range(_WORKERS):  # each stager's pooled left-overs
+            yield from stage(None)
     finally:
         for future in pending:
             future.cancel()
         worker.shutdown(wait=True)
-        cursor.close()
+        for cursor in cursors:
+            cursor.close()
         conn.execute(f"SET threads = {threads}")
 
 
