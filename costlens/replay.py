@@ -623,6 +623,7 @@ def _staged_chunks(
     ``_READ_AHEAD`` chunks wait for the workers, so memory stays bounded.
     """
     cursors: list[duckdb.DuckDBPyConnection] = []
+    stagers: list[ChunkStager] = []
     free: queue.SimpleQueue[ChunkStager] = queue.SimpleQueue()
     for _ in range(_WORKERS):
         cursor = conn.cursor()
@@ -631,18 +632,23 @@ def _staged_chunks(
         # arrow.json, so inserting them does not parse and validate them again.
         cursor.execute("SET SESSION arrow_lossless_conversion = true")
         install_macros(cursor)
-        free.put(ChunkStager(cursor, tier=options.tier, store_content=options.store_content))
+        stagers.append(ChunkStager(cursor, tier=options.tier, store_content=options.store_content))
+        free.put(stagers[-1])
 
-    def stage(chunk: LineChunk | None) -> list[_StagedChunk]:
-        """One chunk (None: what a stager still holds) as staged tables with their rejects."""
+    def stage(chunk: LineChunk) -> list[_StagedChunk]:
         stager = free.get()
         try:
-            staged = stager.finish() if chunk is None else stager.stage(chunk.table)
+            return staged_chunks(stager.stage(chunk.table), chunk.bad_utf8)
         finally:
             free.put(stager)
-        rejects = (
-            [] if chunk is None else [Reject(str(path), n, reason, None) for n, reason in chunk.bad_utf8]
-        )
+
+    def finish(stager: ChunkStager) -> list[_StagedChunk]:
+        return staged_chunks(stager.finish(), [])
+
+    def staged_chunks(
+        staged: list[tuple[pa.Table, list[tuple[int, str, str]]]], bad_utf8: list[tuple[int, str]]
+    ) -> list[_StagedChunk]:
+        rejects = [Reject(str(path), n, reason, None) for n, reason in bad_utf8]
         out: list[_StagedChunk] = []
         for table, bad in staged:
             rejects.extend(explain_unparsed(str(path), n, reason, line) for n, reason, line in bad)
@@ -663,8 +669,10 @@ def _staged_chunks(
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
-        for _ in range(_WORKERS):  # each stager's pooled left-overs
-            yield from stage(None)
+        # Each stager's pooled left-overs, once no chunk is being staged.
+        pending.extend(worker.submit(finish, stager) for stager in stagers)
+        while pending:
+            yield from pending.popleft().result()
     finally:
         for future in pending:
             future.cancel()

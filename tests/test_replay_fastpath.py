@@ -111,6 +111,7 @@ def mutate(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     for _ in range(rng.choice([1, 1, 2, 3])):
         path = rng.choice(PATHS)
         value = rng.choice([*ODD_VALUES, *EXTRA_VALUES.get(path, []), MISSING])
+        value = value if value is MISSING else copy.deepcopy(value)  # the lists are shared
         node: Any = out
         for key in path[:-1]:
             if not isinstance(node, dict):
@@ -279,3 +280,32 @@ def test_fast_path_steps_aside_for_other_formats(tmp_path):
     assert not stager.fast  # not tried again on this file
     assert [t.num_rows for t, _ in staged] == [50]
     assert set(staged[0][0].column("fmt").to_pylist()) == {"anthropic_batch"}
+
+
+def test_replay_in_many_chunks_stores_what_one_chunk_stores(tmp_path):
+    """Two parsing workers, each pooling its own left-overs, land the same rows and rejects as one chunk."""
+    from costlens.replay import ReplayOptions, replay_files
+    from costlens.session import Settings, open_session
+
+    path = tmp_path / "out.jsonl"
+    path.write_text("\n".join(lines_for(5, 1500)) + "\n", encoding="utf-8")
+
+    def replayed(
+        chunk_bytes: int,
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], tuple[int, int, int]]:
+        with open_session(Settings(db_path=tmp_path / f"{chunk_bytes}.duckdb")) as s:
+            (result,) = replay_files(s.conn, ReplayOptions(files=[path], chunk_bytes=chunk_bytes)).results
+            # Everything but the replay's own time.
+            rows = s.conn.execute(
+                "SELECT * EXCLUDE (run_id, priced_at), priced_at = created_at FROM results ORDER BY request_id"
+            ).fetchall()
+            rejects = s.conn.execute("SELECT line_no, reason, raw FROM rejects ORDER BY line_no").fetchall()
+            assert s.conn.execute("SELECT current_setting('threads')").fetchone()[0] > 1  # restored
+        return rows, rejects, (result.lines_read, result.stored, result.rejected)
+
+    many = replayed(16 << 10)
+    one = replayed(1 << 30)
+    assert many[2] == one[2]
+    assert many[2][0] == many[2][1] + many[2][2] and many[2][2] > 50
+    assert many[1] == one[1]
+    assert many[0] == one[0]
