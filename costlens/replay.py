@@ -27,8 +27,10 @@ Usage normalisation (the bugs this exists to avoid, see FORMATS.md §3):
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import queue
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -612,15 +614,14 @@ _READ_AHEAD = 3
 def _staged_chunks(
     conn: duckdb.DuckDBPyConnection, path: Path, digest: FileDigest, options: ReplayOptions
 ) -> Iterator[_StagedChunk]:
-    """Read chunks on this thread, parse them on worker threads, hand them back in file order.
+    """Read and parse chunks on worker threads, hand them back in file order.
 
-    Each worker has its own cursor and ``ChunkStager``. DuckDB releases the GIL,
-    so the threads overlap: this one reads ahead (hashing, line splitting) and
-    inserts chunk k while the workers parse the next ones. Parsing is the larger
-    share, so two workers keep both cores busy when this thread waits. Meanwhile
-    DuckDB is held to one thread per statement (restored after): its own worker
-    threads on top of these only spin for a share of the cores. At most
-    ``_READ_AHEAD`` chunks wait for the workers, so memory stays bounded.
+    Each worker has its own cursor and ``ChunkStager``, and reads the next chunk
+    (hashing, line splitting) when its turn comes. DuckDB and the hashing release
+    the GIL, so while this thread inserts chunk k the workers read and parse the
+    next ones. Meanwhile DuckDB is held to one thread per statement (restored
+    after): its own worker threads on top of these only spin for a share of the
+    two cores. At most ``_READ_AHEAD`` chunks are in flight, so memory stays bounded.
     """
     cursors: list[duckdb.DuckDBPyConnection] = []
     stagers: list[ChunkStager] = []
@@ -658,21 +659,38 @@ def _staged_chunks(
             out.append(_StagedChunk(None, rejects))
         return out
 
+    # The workers also read: each takes the next chunk in turn (tickets keep
+    # file order), so this thread only inserts.
+    reader = read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes, in_use=_WORKERS + 1)
+    turn = threading.Condition()
+    next_ticket = 0
+
+    def read_and_stage(ticket: int) -> list[_StagedChunk] | None:
+        nonlocal next_ticket
+        with turn:
+            turn.wait_for(lambda: next_ticket == ticket)
+            try:
+                chunk = next(reader, None)
+            finally:
+                next_ticket += 1
+                turn.notify_all()
+        return None if chunk is None else stage(chunk)
+
     threads = int(scalar(conn, "SELECT current_setting('threads')"))
     conn.execute("SET threads = 1")
     worker = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="costlens-replay-parse")
-    pending: deque[Future[list[_StagedChunk]]] = deque()
+    pending: deque[Future[list[_StagedChunk] | None]] = deque()
     try:
-        for chunk in read_line_chunks(path, digest, chunk_bytes=options.chunk_bytes, in_use=_READ_AHEAD):
-            pending.append(worker.submit(stage, chunk))
-            if len(pending) > _READ_AHEAD:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+        tickets = itertools.count()
+        pending.extend(worker.submit(read_and_stage, next(tickets)) for _ in range(_READ_AHEAD))
+        while (staged := pending.popleft().result()) is not None:
+            pending.append(worker.submit(read_and_stage, next(tickets)))
+            yield from staged
+        while pending:  # past the end: these find no chunk
+            pending.popleft().result()
         # Each stager's pooled left-overs, once no chunk is being staged.
-        pending.extend(worker.submit(finish, stager) for stager in stagers)
-        while pending:
-            yield from pending.popleft().result()
+        for done in [worker.submit(finish, stager) for stager in stagers]:
+            yield from done.result()
     finally:
         for future in pending:
             future.cancel()
