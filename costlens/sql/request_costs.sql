@@ -54,7 +54,7 @@ model_ids AS (
     FROM base WHERE model_id IS NOT NULL
 ),
 resolved AS (
-    SELECT m.model_id, pm.model AS priced_model
+    SELECT m.model_id, pm.model AS priced_model, pm.key AS priced_key
     FROM model_ids m
     LEFT JOIN alias_keys a1 ON a1.key = m.k1
     LEFT JOIN alias_keys a2 ON a2.key = m.k2
@@ -96,7 +96,7 @@ resolved_base AS (
         s.price_id IS NOT NULL AS simple_choice
     FROM base b
     LEFT JOIN resolved rm ON rm.model_id = b.model_id
-    LEFT JOIN simple s ON s.model_key = lower(rm.priced_model) AND s.service_tier = b.service_tier
+    LEFT JOIN simple s ON s.model_key = rm.priced_key AND s.service_tier = b.service_tier
 ),
 candidates AS (
     SELECT
