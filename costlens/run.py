@@ -286,6 +286,22 @@ _TIMESTAMPS = ("created_at", "priced_at", "started_at", "completed_at")
 _JOURNAL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+def _utf8(text: str | None) -> str | None:
+    """Text from the wire as storable UTF-8: a lone surrogate (JSON allows "\\ud800") becomes U+FFFD."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def _completion_json(texts: Sequence[str]) -> str:
+    """The choices' texts as compact JSON (DuckDB's JSON type rejects even an escaped lone surrogate)."""
+    return json.dumps([_utf8(t) for t in texts], ensure_ascii=False, separators=(",", ":"))
+
+
 class _Journal:
     """Append-only segments ``run-<id>.<seq>.jsonl``; a segment is deleted once its batch is committed."""
 
@@ -750,7 +766,7 @@ class _Runner:
             # No usage arrived (a cut stream, or a server that ignores include_usage): estimate, flagged.
             usage_source = "estimated"
             prompt = item.prompt_tokens if item.prompt_tokens is not None else _prompt_tokens(item.body)
-            completion = _text_tokens(out.texts, item.model)
+            completion = _text_tokens([_utf8(t) or "" for t in out.texts], item.model)
             fields = {
                 "usage_format": None,
                 "prompt_tokens": prompt,
@@ -766,11 +782,7 @@ class _Runner:
                 ("usage_format", "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
                  "cache_write_tokens", "reasoning_tokens")
             )  # fmt: skip
-        completion_json = (
-            json.dumps(out.texts, ensure_ascii=False, separators=(",", ":"))
-            if out.texts or out.status == "ok"
-            else None
-        )
+        completion_json = _completion_json(out.texts) if out.texts or out.status == "ok" else None
         tier: str = self.options.tier
         if tier == "auto":
             tier = out.service_tier if out.service_tier in ("flex", "priority") else "standard"
@@ -783,12 +795,12 @@ class _Runner:
             "service_tier": tier,
             "status": out.status,
             "http_status": out.http_status,
-            "error_type": out.error_type,
-            "error_message": out.error_message,
-            "response_id": out.response_id,
-            "provider_request_id": out.provider_request_id,
-            "response_model": out.response_model,
-            "finish_reasons": out.finish_reasons or None,
+            "error_type": _utf8(out.error_type),
+            "error_message": _utf8(out.error_message),
+            "response_id": _utf8(out.response_id),
+            "provider_request_id": _utf8(out.provider_request_id),
+            "response_model": _utf8(out.response_model),
+            "finish_reasons": [_utf8(r) for r in out.finish_reasons] or None,
             "usage_source": usage_source,
             **fields,
             "raw_usage": json.dumps(out.usage) if out.usage is not None else None,

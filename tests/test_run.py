@@ -383,6 +383,55 @@ def test_no_store_content_keeps_only_hashes(send, session, jsonl):
     )
 
 
+def test_lone_surrogates_from_the_server_are_stored_not_a_crash(send, session, jsonl):
+    """JSON allows "\\ud800", UTF-8 (and DuckDB) cannot hold it: it is stored as U+FFFD, never a crash."""
+
+    def reply(status: int, obj: dict[str, Any]) -> httpx.Response:  # escaped: httpx's json= cannot encode it
+        return httpx.Response(
+            status, headers={"content-type": "application/json"}, content=json.dumps(obj).encode()
+        )
+
+    def script(body: dict[str, Any], custom_id: str, attempt: int) -> httpx.Response:
+        if body.get("stream"):  # an emoji's surrogate pair split across two frames
+            base = {"id": "s", "object": "chat.completion.chunk", "created": 1761564674, "model": "m"}
+            frames = [
+                sse({**base, "choices": [{"index": 0, "delta": {"content": half}, "finish_reason": None}]})
+                for half in ("\ud83d", "\ude00")
+            ]
+            frames.append(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+            frames.append(sse({**base, "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}))
+            return httpx.Response(200, headers={"content-type": "text/event-stream"},
+                                  content=b"".join(frames) + b"data: [DONE]\n\n")  # fmt: skip
+        if custom_id == "err":
+            return reply(400, {"error": {"message": "bad \ud800 input", "type": "invalid\udc00"}})
+        return reply(200, {
+            "id": "x\ud800", "object": "chat.completion", "created": 1761564674, "model": "gpt\udfff",
+            "choices": [{"index": 0, "message": {"content": "a \ud800 b"}, "finish_reason": "stop\ud800"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})  # fmt: skip
+
+    out = send(jsonl("reqs.jsonl", [line("ok"), line("err"), line("stream", stream=True)]), Provider(script))
+    assert out.run_requests == 3
+    got = {
+        r["custom_id"]: r
+        for r in rows(
+            session.conn,
+            "SELECT q.custom_id, r.status, r.response_id, r.response_model, r.finish_reasons, r.error_type, "
+            "r.error_message, r.completion, r.completion_sha256 FROM results r JOIN requests q USING (run_id, request_id)",
+        )
+    }
+    ok, err, stream = got["ok"], got["err"], got["stream"]
+    assert (ok["status"], ok["response_id"], ok["response_model"]) == ("ok", "x\ufffd", "gpt\ufffd")
+    assert ok["finish_reasons"] == ["stop\ufffd"]
+    assert json.loads(ok["completion"]) == ["a \ufffd b"]
+    assert ok["completion_sha256"] == hashlib.sha256(ok["completion"].encode()).hexdigest()
+    assert (err["status"], err["error_type"], err["error_message"]) == (
+        "error",
+        "invalid\ufffd",
+        "bad \ufffd input",
+    )
+    assert json.loads(stream["completion"]) == ["\U0001f600"]  # the two halves make the emoji again
+
+
 # --- budget ----------------------------------------------------------------------------------------
 
 
