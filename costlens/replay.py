@@ -316,7 +316,8 @@ _FAST_LINE_CONTENT = {
 }
 _FAST = f"""
 WITH parsed AS (
-    SELECT line_no, CASE WHEN NOT cl_blank(line) THEN try(from_json(line, '__LINE_SHAPE__')) END AS j
+    -- A blank line parses to NULL here, is not plain, and the full query skips it.
+    SELECT line_no, try(from_json(line, '__LINE_SHAPE__')) AS j
     FROM cl_chunk
 ),
 usage AS (
