@@ -34,7 +34,7 @@ SELECT
     sum(cost_usd) FILTER (WHERE priced) AS cost_usd,
     count(*) FILTER (WHERE priced) AS priced,
     count(*) FILTER (WHERE NOT priced) AS unpriced,
-    count(*) FILTER (WHERE starts_with(price_note, 'tier fallback')) AS tier_fallback,
+    count(*) FILTER (WHERE tier_fallback) AS tier_fallback,
     coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) FILTER (WHERE NOT priced), 0)
         AS unpriced_tokens,
     min(occurred_at) AS first_at,

@@ -17,7 +17,7 @@ SELECT
     c.run_id, c.request_id, c.custom_id, c.messages_sha256, c.model, c.status, c.error_type,
     c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cache_write_tokens, c.reasoning_tokens,
     c.input_cost_usd, c.output_cost_usd, c.cost_usd, c.priced,
-    coalesce(starts_with(c.price_note, 'tier fallback'), false) AS tier_fallback,
+    c.tier_fallback,
     c.service_tier, c.price_id, c."user", c.finish_reasons, c.occurred_at, c.latency_ms, c.ttft_ms,
     CASE WHEN c.source_format <> 'chat_completion' THEN true
          ELSE c.custom_id <> CAST(c.source_line_no AS VARCHAR) END AS comparable

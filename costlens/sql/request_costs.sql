@@ -142,6 +142,21 @@ final AS (
         -- An error that reported no usage was not billed: cost 0, whatever the model.
         (status = 'error' AND usage_source = 'none') AS not_billed
     FROM costed
+),
+noted AS (
+    SELECT
+        *,
+        -- Why the request is priced as it is (price_note spells it out; counts use this).
+        CASE
+            WHEN not_billed THEN 'not_billed'
+            WHEN usage_source = 'none' THEN 'no_usage'
+            WHEN priced_model IS NULL THEN 'unknown_model'
+            WHEN NOT has_price_row THEN 'no_price_row'
+            WHEN raw_input_cost IS NULL OR raw_output_cost IS NULL THEN 'empty_cell'
+            WHEN price_tier <> service_tier THEN 'tier_fallback'
+            WHEN usage_source = 'estimated' THEN 'estimated'
+        END AS note_kind
+    FROM final
 )
 SELECT
     run_id, request_id, custom_id, line_no, requested_model, response_model, priced_model,
@@ -154,17 +169,18 @@ SELECT
     CASE WHEN not_billed THEN CAST(0 AS DECIMAL(38, 15)) ELSE raw_output_cost END AS output_cost_usd,
     CASE WHEN not_billed THEN CAST(0 AS DECIMAL(38, 15)) ELSE raw_input_cost + raw_output_cost END AS cost_usd,
     (not_billed OR (raw_input_cost IS NOT NULL AND raw_output_cost IS NOT NULL)) AS priced,
-    CASE
-        WHEN not_billed THEN 'not billed: error without usage'
-        WHEN usage_source = 'none' THEN 'unpriced: no usage reported'
-        WHEN priced_model IS NULL THEN 'unpriced: unknown model'
-        WHEN NOT has_price_row THEN 'unpriced: no price row in force at ' || strftime(priced_at, '%Y-%m-%d %H:%M:%S')
-        WHEN raw_input_cost IS NULL OR raw_output_cost IS NULL THEN 'unpriced: price cell empty'
-        WHEN price_tier <> service_tier THEN 'tier fallback: no ' || service_tier || ' price, priced at standard'
-        WHEN usage_source = 'estimated' THEN 'estimated usage'
+    CASE note_kind
+        WHEN 'not_billed' THEN 'not billed: error without usage'
+        WHEN 'no_usage' THEN 'unpriced: no usage reported'
+        WHEN 'unknown_model' THEN 'unpriced: unknown model'
+        WHEN 'no_price_row' THEN 'unpriced: no price row in force at ' || strftime(priced_at, '%Y-%m-%d %H:%M:%S')
+        WHEN 'empty_cell' THEN 'unpriced: price cell empty'
+        WHEN 'tier_fallback' THEN 'tier fallback: no ' || service_tier || ' price, priced at standard'
+        WHEN 'estimated' THEN 'estimated usage'
     END AS price_note,
+    coalesce(note_kind = 'tier_fallback', false) AS tier_fallback,
     temperature, max_tokens, stream, top_p, frequency_penalty, presence_penalty, stop, n, "user",
     extra_params, msg_count, messages_sha256,
     created_at, priced_at, coalesce(started_at, priced_at) AS occurred_at, started_at, completed_at,
     latency_ms, ttft_ms, attempts, source_line_no
-FROM final
+FROM noted
