@@ -679,7 +679,10 @@ def _staged_chunks(
         return None if chunk is None else stage(chunk)
 
     threads = int(scalar(conn, "SELECT current_setting('threads')"))
-    conn.execute("SET threads = 1")
+    # A global setting, set on a cursor of its own: if an insert fails, this
+    # connection's transaction is aborted and would refuse to restore it.
+    with conn.cursor() as setter:
+        setter.execute("SET threads = 1")
     worker = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="costlens-replay-parse")
     pending: deque[Future[list[_StagedChunk] | None]] = deque()
     try:
@@ -699,7 +702,8 @@ def _staged_chunks(
         worker.shutdown(wait=True)
         for cursor in cursors:
             cursor.close()
-        conn.execute(f"SET threads = {threads}")
+        with conn.cursor() as setter:
+            setter.execute(f"SET threads = {threads}")
 
 
 def _remove_duplicates(conn: duckdb.DuckDBPyConnection, run_id: int, path: Path) -> list[Reject]:
@@ -785,7 +789,10 @@ def _replay_one(
                 conn.execute(_INSERT_REQUESTS, {"run_id": run_id, "model": options.model})
             conn.execute(_INSERT_RESULTS, params)
         finally:
-            conn.unregister("cl_stage")
+            # After a failed insert the transaction is aborted and DuckDB refuses
+            # even this; the insert's own error is the one to report.
+            with contextlib.suppress(duckdb.Error):
+                conn.unregister("cl_stage")
     rejects.extend(_remove_duplicates(conn, run_id, path))
 
     previous = scalar(

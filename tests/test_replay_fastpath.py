@@ -309,3 +309,24 @@ def test_replay_in_many_chunks_stores_what_one_chunk_stores(tmp_path):
     assert many[2][0] == many[2][1] + many[2][2] and many[2][2] > 50
     assert many[1] == one[1]
     assert many[0] == one[0]
+
+
+def test_a_failing_insert_keeps_its_reason_and_restores_duckdb_threads(tmp_path, monkeypatch):
+    """The load runs DuckDB at one thread per statement; an error on the way out must not hide the cause."""
+    import costlens.replay as replay
+    from costlens.errors import StoreError
+    from costlens.replay import ReplayOptions, replay_files
+    from costlens.session import Settings, open_session
+
+    path = tmp_path / "out.jsonl"
+    path.write_text("\n".join(lines_for(6, 300)) + "\n", encoding="utf-8")
+    select = "SELECT $run_id, line_no, line_no, fmt, service_tier, status,"
+    assert select in replay._INSERT_RESULTS
+    bad = replay._INSERT_RESULTS.replace(select, select.replace("status,", "'bogus',"))  # breaks a CHECK
+    monkeypatch.setattr(replay, "_INSERT_RESULTS", bad)
+    with open_session(Settings(db_path=tmp_path / "x.duckdb")) as s:
+        before = s.conn.execute("SELECT current_setting('threads')").fetchone()[0]
+        with pytest.raises(StoreError, match="CHECK constraint"):
+            replay_files(s.conn, ReplayOptions(files=[path], chunk_bytes=16 << 10))
+        assert s.conn.execute("SELECT current_setting('threads')").fetchone()[0] == before
+        assert s.conn.execute("SELECT count(*) FROM results").fetchone()[0] == 0
