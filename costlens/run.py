@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import duckdb
 import httpx
@@ -286,8 +286,15 @@ _TIMESTAMPS = ("created_at", "priced_at", "started_at", "completed_at")
 _JOURNAL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+@overload
+def _utf8(text: str) -> str: ...
+@overload
+def _utf8(text: None) -> None: ...
 def _utf8(text: str | None) -> str | None:
-    """Text from the wire as storable UTF-8: a lone surrogate (JSON allows "\\ud800") becomes U+FFFD."""
+    """Text from the wire as storable UTF-8: a lone surrogate (JSON allows "\\ud800") becomes U+FFFD.
+
+    DuckDB's VARCHAR and JSON types refuse it, even escaped. A pair split across
+    two stream frames arrives as two halves and is joined back here."""
     if text is None or text.isascii():
         return text
     try:
@@ -295,11 +302,6 @@ def _utf8(text: str | None) -> str | None:
     except UnicodeEncodeError:
         return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return text
-
-
-def _completion_json(texts: Sequence[str]) -> str:
-    """The choices' texts as compact JSON (DuckDB's JSON type rejects even an escaped lone surrogate)."""
-    return json.dumps([_utf8(t) for t in texts], ensure_ascii=False, separators=(",", ":"))
 
 
 class _Journal:
@@ -759,6 +761,7 @@ class _Runner:
     # -- one request --
 
     def _record(self, item: _Work, out: ChatOutcome) -> dict[str, Any]:
+        texts = [_utf8(t) for t in out.texts]
         fields = _usage_fields(out.usage) if out.usage is not None else None
         if fields is not None:
             usage_source = "reported"
@@ -766,7 +769,7 @@ class _Runner:
             # No usage arrived (a cut stream, or a server that ignores include_usage): estimate, flagged.
             usage_source = "estimated"
             prompt = item.prompt_tokens if item.prompt_tokens is not None else _prompt_tokens(item.body)
-            completion = _text_tokens([_utf8(t) or "" for t in out.texts], item.model)
+            completion = _text_tokens(texts, item.model)
             fields = {
                 "usage_format": None,
                 "prompt_tokens": prompt,
@@ -782,7 +785,11 @@ class _Runner:
                 ("usage_format", "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
                  "cache_write_tokens", "reasoning_tokens")
             )  # fmt: skip
-        completion_json = _completion_json(out.texts) if out.texts or out.status == "ok" else None
+        completion_json = (
+            json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
+            if texts or out.status == "ok"
+            else None
+        )
         tier: str = self.options.tier
         if tier == "auto":
             tier = out.service_tier if out.service_tier in ("flex", "priority") else "standard"

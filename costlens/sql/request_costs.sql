@@ -91,7 +91,7 @@ simple AS (
     GROUP BY lower(p.model), t.service_tier
 ),
 resolved_base AS (
-    SELECT b.*, rm.priced_model,
+    SELECT b.*, rm.priced_model, rm.priced_key,
         CASE WHEN coalesce(b.prompt_tokens, 0) >= 0 THEN s.price_id END AS simple_price_id,
         s.price_id IS NOT NULL AS simple_choice
     FROM base b
@@ -107,7 +107,7 @@ candidates AS (
         ) AS rank
     FROM resolved_base b
     JOIN prices p
-      ON lower(p.model) = lower(b.priced_model)
+      ON lower(p.model) = b.priced_key
      AND (p.service_tier = b.service_tier OR p.service_tier = 'standard')
      AND (p.effective_from IS NULL OR p.effective_from <= b.priced_at)
      AND (p.effective_to IS NULL OR b.priced_at < p.effective_to)
