@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -372,24 +372,35 @@ SELECT
     b.id AS response_id,
     j.response.request_id AS provider_request_id,
     b.model AS response_model,
-    'ok' AS status,
-    CAST(200 AS BIGINT) AS http_status,
-    CAST(NULL AS VARCHAR) AS error_type,
-    CAST(NULL AS VARCHAR) AS error_message,
     list_transform(b.choices, lambda c: c.finish_reason) AS finish_reasons,
-    'reported' AS usage_source,
-    'openai' AS usage_format,
     prompt_tokens,
     completion_tokens,
     coalesce(CASE WHEN plain THEN CAST(tt AS BIGINT) END, prompt_tokens + completion_tokens) AS total_tokens,
     cached_tokens,
-    CAST(NULL AS BIGINT) AS cache_write_tokens,
     reasoning_tokens,
     b.usage AS raw_usage,
-    CASE WHEN plain THEN created_at END AS created_at,
+    CASE WHEN plain THEN created_at END AS created_at__COMPLETION__
+FROM valued
+"""
+# What every fast-path row has in common is not staged (the staged chunks
+# cross threads as Arrow, and each column costs on both sides): this fills it
+# in, giving the columns of the full query, when the rows are inserted.
+_FAST_FILLED = """
+SELECT
+    line_no, reason, fmt, custom_id, response_id, provider_request_id, response_model,
+    'ok' AS status,
+    CAST(200 AS BIGINT) AS http_status,
+    CAST(NULL AS VARCHAR) AS error_type,
+    CAST(NULL AS VARCHAR) AS error_message,
+    finish_reasons,
+    'reported' AS usage_source,
+    'openai' AS usage_format,
+    prompt_tokens, completion_tokens, total_tokens, cached_tokens,
+    CAST(NULL AS BIGINT) AS cache_write_tokens,
+    reasoning_tokens, raw_usage, created_at,
     CASE WHEN $tier <> 'auto' THEN $tier ELSE 'batch' END AS service_tier,
     __COMPLETION__ AS completion
-FROM valued
+FROM cl_stage
 """
 # Lines the fast path leaves over are staged by the full query this many at a time.
 _POOL_ROWS = 50_000
@@ -398,8 +409,13 @@ _FAST_COMPLETION_TEXT = "to_json(list_transform(b.choices, lambda c: c.message.c
 
 def _fast_sql(*, store_content: bool) -> str:
     shape = json.dumps(_FAST_LINE_CONTENT if store_content else _FAST_LINE)
-    completion = _FAST_COMPLETION_TEXT if store_content else "CAST(NULL AS VARCHAR)"
+    completion = f",\n    {_FAST_COMPLETION_TEXT} AS completion" if store_content else ""
     return _FAST.replace("__LINE_SHAPE__", shape).replace("__COMPLETION__", completion)
+
+
+def fast_filled_sql(*, store_content: bool) -> str:
+    """A fast-path chunk (registered as ``cl_stage``) with the full query's columns; takes ``$tier``."""
+    return _FAST_FILLED.replace("__COMPLETION__", "completion" if store_content else "CAST(NULL AS VARCHAR)")
 
 
 # After the whole file is in: a custom_id seen on an earlier line makes every
@@ -537,14 +553,14 @@ class ChunkStager:
         self._pool: list[pa.Table] = []
         self._pooled = 0
 
-    def stage(self, chunk: pa.Table) -> list[tuple[pa.Table, list[tuple[int, str, str]]]]:
+    def stage(self, chunk: pa.Table) -> list[Staged]:
         """Staged rows, with rejected lines as (line_no, reason, line), of this and pooled chunks."""
-        out: list[tuple[pa.Table, list[tuple[int, str, str]]]] = []
+        out: list[Staged] = []
         rest = chunk
         if self.fast:
             done, rest = self._try_fast(chunk)
             if done.num_rows:
-                out.append((done, []))
+                out.append(Staged(done, [], fast=True))
         if rest.num_rows:
             self._pool.append(rest)
             self._pooled += rest.num_rows
@@ -552,7 +568,7 @@ class ChunkStager:
             out.append(self._full())
         return out
 
-    def finish(self) -> list[tuple[pa.Table, list[tuple[int, str, str]]]]:
+    def finish(self) -> list[Staged]:
         """Stage whatever is still pooled; call once after the last chunk."""
         return [self._full()] if self._pooled else []
 
@@ -561,9 +577,9 @@ class ChunkStager:
         cursor.register("cl_chunk", chunk)
         try:
             try:
-                tried = cursor.sql(self._fast_sql, params=self._params).to_arrow_table()
+                tried = cursor.sql(self._fast_sql).to_arrow_table()
             except duckdb.InvalidInputException:
-                tried = cursor.sql(self._fast_sql_try, params=self._params).to_arrow_table()
+                tried = cursor.sql(self._fast_sql_try).to_arrow_table()
         finally:
             cursor.unregister("cl_chunk")
         # Rows not taken keep a reason, so the loaders skip them (they are
@@ -582,7 +598,7 @@ class ChunkStager:
         left = tried.column("line_no").filter(pc.invert(took))
         return done, chunk.filter(pc.is_in(chunk.column("line_no"), value_set=left))
 
-    def _full(self) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    def _full(self) -> Staged:
         cursor = self._cursor
         pooled = pa.concat_tables(self._pool)
         self._pool, self._pooled = [], 0
@@ -599,13 +615,26 @@ class ChunkStager:
                 cursor.unregister("cl_staged")
         finally:
             cursor.unregister("cl_chunk")
-        return table, bad
+        return Staged(table, bad, fast=False)
+
+
+class Staged(NamedTuple):
+    """Staged rows of some lines, and those rejected as (line_no, reason, line).
+
+    ``fast`` rows hold only the columns the fast path varies; ``fast_filled_sql``
+    adds the rest.
+    """
+
+    table: pa.Table
+    rejected: list[tuple[int, str, str]]
+    fast: bool
 
 
 @dataclass(slots=True)
 class _StagedChunk:
     table: pa.Table | None
     rejects: list[Reject]
+    fast: bool = False
 
 
 # Parsing threads, and chunks read ahead of the one being inserted.
@@ -648,14 +677,12 @@ def _staged_chunks(
     def finish(stager: ChunkStager) -> list[_StagedChunk]:
         return staged_chunks(stager.finish(), [])
 
-    def staged_chunks(
-        staged: list[tuple[pa.Table, list[tuple[int, str, str]]]], bad_utf8: list[tuple[int, str]]
-    ) -> list[_StagedChunk]:
+    def staged_chunks(staged: list[Staged], bad_utf8: list[tuple[int, str]]) -> list[_StagedChunk]:
         rejects = [Reject(str(path), n, reason, None) for n, reason in bad_utf8]
         out: list[_StagedChunk] = []
-        for table, bad in staged:
+        for table, bad, fast in staged:
             rejects.extend(explain_unparsed(str(path), n, reason, line) for n, reason, line in bad)
-            out.append(_StagedChunk(table, rejects))
+            out.append(_StagedChunk(table, rejects, fast))
             rejects = []
         if rejects:
             out.append(_StagedChunk(None, rejects))
@@ -773,6 +800,10 @@ def _replay_one(
     digest = FileDigest()
     rejects: list[Reject] = []
     params = {"run_id": run_id, "now": now}
+    fast_params = {**params, "tier": options.tier}
+    insert_fast = _INSERT_RESULTS.replace(
+        "FROM cl_stage", f"FROM ({fast_filled_sql(store_content=options.store_content)}) AS cl_stage"
+    )
     joined = options.requests_file is not None
     for staged in _staged_chunks(conn, path, digest, options):
         rejects.extend(staged.rejects)
@@ -787,7 +818,10 @@ def _replay_one(
                 conn.execute(_INSERT_PARAMS, {"run_id": run_id})
             else:
                 conn.execute(_INSERT_REQUESTS, {"run_id": run_id, "model": options.model})
-            conn.execute(_INSERT_RESULTS, params)
+            if staged.fast:
+                conn.execute(insert_fast, fast_params)
+            else:
+                conn.execute(_INSERT_RESULTS, params)
         finally:
             # After a failed insert the transaction is aborted and DuckDB refuses
             # even this; the insert's own error is the one to report.

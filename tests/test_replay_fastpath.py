@@ -20,11 +20,11 @@ import pyarrow as pa
 import pytest
 
 from costlens.jsonl import FileDigest, read_line_chunks
-from costlens.replay import ChunkStager
+from costlens.replay import ChunkStager, Staged, fast_filled_sql
 from costlens.sqlmacros import install_macros
 
 LEFT_OVER = "(left to the full query)"
-Staged = tuple[list[dict[str, Any]], list[tuple[int, str, str]]]
+StagedRows = tuple[list[dict[str, Any]], list[tuple[int, str, str]]]
 
 
 def batch_line(i: int, rng: random.Random) -> dict[str, Any]:
@@ -184,22 +184,30 @@ def lines_for(seed: int, n: int) -> list[str]:
     return out + made
 
 
-def stage_all(path: Path, *, fast: bool, store_content: bool, tier: str, chunk_bytes: int) -> Staged:
+def stage_all(path: Path, *, fast: bool, store_content: bool, tier: str, chunk_bytes: int) -> StagedRows:
     conn = duckdb.connect()
     install_macros(conn)
     stager = ChunkStager(conn, tier=tier, store_content=store_content, fast=fast, pool_rows=40)
     tables: list[pa.Table] = []
     bad: list[tuple[int, str, str]] = []
-    for chunk in read_line_chunks(path, FileDigest(), chunk_bytes=chunk_bytes):
-        staged = stager.stage(chunk.table)
-        if fast:
-            assert stager.fast, "the fast path switched itself off on mostly plain lines"
-        for table, rejected in staged:
+    filled = fast_filled_sql(store_content=store_content)
+
+    def keep(staged: list[Staged]) -> None:
+        nonlocal bad
+        for table, rejected, from_fast_path in staged:
+            assert fast or not from_fast_path
+            if from_fast_path:  # the columns the fast path leaves to the insert, as it fills them in
+                conn.register("cl_stage", table)
+                table = conn.sql(filled, params={"tier": tier}).to_arrow_table()
+                conn.unregister("cl_stage")
             tables.append(table)
             bad += rejected
-    for table, rejected in stager.finish():
-        tables.append(table)
-        bad += rejected
+
+    for chunk in read_line_chunks(path, FileDigest(), chunk_bytes=chunk_bytes):
+        keep(stager.stage(chunk.table))
+        if fast:
+            assert stager.fast, "the fast path switched itself off on mostly plain lines"
+    keep(stager.finish())
     conn.close()
     # A row the fast path did not take carries a reason (so no loader stores
     # it) and is staged again, by the full query, among the pooled lines.
@@ -242,14 +250,15 @@ def test_fast_path_takes_plain_lines_and_leaves_the_rest(tmp_path):
     install_macros(conn)
     stager = ChunkStager(conn, tier="auto", store_content=False, pool_rows=10_000)
     (chunk,) = read_line_chunks(path, FileDigest())
-    ((staged, rejected),) = stager.stage(chunk.table)
-    assert rejected == []
+    ((staged, rejected, fast),) = stager.stage(chunk.table)
+    assert rejected == [] and fast
     reasons = staged.column("reason").to_pylist()
     assert reasons.count(None) == 300  # the plain lines, staged at once
     assert reasons[300:] == [LEFT_OVER, LEFT_OVER]  # the other two wait for the full query
     assert stager.fast
     (rest,) = stager.finish()
-    table, bad = rest
+    table, bad, fast = rest
+    assert not fast
     assert sorted(table.column("line_no").to_pylist()) == [301, 302]
     assert [(n, reason) for n, reason, _ in bad] == [
         (301, "usage.prompt_tokens is not a non-negative integer (1.5)"),
@@ -278,8 +287,8 @@ def test_fast_path_steps_aside_for_other_formats(tmp_path):
     (chunk,) = read_line_chunks(path, FileDigest())
     staged = stager.stage(chunk.table)
     assert not stager.fast  # not tried again on this file
-    assert [t.num_rows for t, _ in staged] == [50]
-    assert set(staged[0][0].column("fmt").to_pylist()) == {"anthropic_batch"}
+    assert [(s.table.num_rows, s.fast) for s in staged] == [(50, False)]
+    assert set(staged[0].table.column("fmt").to_pylist()) == {"anthropic_batch"}
 
 
 def test_replay_in_many_chunks_stores_what_one_chunk_stores(tmp_path):
