@@ -90,8 +90,9 @@ DELETE FROM results WHERE run_id = 1 AND request_id >= {half} AND request_id < {
 DELETE FROM requests WHERE run_id = 1 AND request_id >= {half} AND request_id < {full};
 -- As if sent by costlens rather than replayed: deterministic timings, so the latency table and
 -- the cost-vs-latency scatter are computed at full size too.
-UPDATE results SET latency_ms = 300 + (request_id * 7919 + run_id * 104729) % 4000,
-                   ttft_ms = 80 + (request_id * 104729) % 400;
+INSERT INTO result_details (run_id, request_id, latency_ms, ttft_ms)
+SELECT run_id, request_id, 300 + (request_id * 7919 + run_id * 104729) % 4000, 80 + (request_id * 104729) % 400
+FROM results;
 """
 
 

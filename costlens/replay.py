@@ -463,13 +463,18 @@ INSERT INTO results (
     run_id, request_id, source_line_no, source_format, service_tier, status, http_status, error_type,
     error_message, response_id, provider_request_id, response_model, finish_reasons, usage_source,
     usage_format, prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens,
-    reasoning_tokens, raw_usage, created_at, priced_at, completion, completion_sha256)
+    reasoning_tokens, raw_usage, created_at, priced_at)
 SELECT $run_id, line_no, line_no, fmt, service_tier, status, http_status, error_type, error_message,
        response_id, provider_request_id, response_model, finish_reasons, usage_source, usage_format,
        prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
-       raw_usage, created_at, coalesce(created_at, $now),
-       completion, sha256(completion)
+       raw_usage, created_at, coalesce(created_at, $now)
 FROM cl_stage WHERE reason IS NULL
+"""
+# With --store-content: the completion text and its sha256.
+_INSERT_DETAILS = """
+INSERT INTO result_details (run_id, request_id, completion, completion_sha256)
+SELECT $run_id, line_no, completion, sha256(completion)
+FROM cl_stage WHERE reason IS NULL AND completion IS NOT NULL
 """
 
 
@@ -742,7 +747,7 @@ def _remove_duplicates(conn: duckdb.DuckDBPyConnection, run_id: int, path: Path)
         "CREATE OR REPLACE TEMP TABLE cl_dup_ids AS SELECT unnest(?::BIGINT[]) AS request_id",
         [[d[0] for d in duplicates]],
     )
-    for table in ("requests", "request_params", "results"):
+    for table in ("requests", "request_params", "results", "result_details"):
         conn.execute(
             f"DELETE FROM {table} WHERE run_id = ? AND request_id IN (SELECT request_id FROM cl_dup_ids)",
             [run_id],
@@ -822,6 +827,8 @@ def _replay_one(
                 conn.execute(insert_fast, fast_params)
             else:
                 conn.execute(_INSERT_RESULTS, params)
+            if options.store_content:
+                conn.execute(_INSERT_DETAILS, {"run_id": run_id})
         finally:
             # After a failed insert the transaction is aborted and DuckDB refuses
             # even this; the insert's own error is the one to report.

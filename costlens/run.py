@@ -421,14 +421,22 @@ _RESULT_SCHEMA = pa.schema(
 
 # One batch, one transaction: the new outcome replaces any older row of the same request
 # (a failed attempt from an earlier invocation), so each request keeps exactly one result.
-_DELETE_OLDER = (
-    "DELETE FROM results USING cl_results_batch b "
-    "WHERE results.run_id = b.run_id AND results.request_id = b.request_id"
+_DELETE_OLDER = tuple(
+    f"DELETE FROM {table} USING cl_results_batch b "
+    f"WHERE {table}.run_id = b.run_id AND {table}.request_id = b.request_id"
+    for table in ("results", "result_details")
+)
+# Timing, attempts, rate limits and completion go to result_details (migration 4).
+_DETAILS = (
+    "started_at, completed_at, latency_ms, ttft_ms, attempts, completion, completion_sha256, rate_limits"
 )
 _INSERT_RESULTS = (
-    "INSERT INTO results BY NAME SELECT * REPLACE (CAST(raw_usage AS JSON) AS raw_usage, "
-    "CAST(completion AS JSON) AS completion, CAST(rate_limits AS JSON) AS rate_limits) "
-    "FROM cl_results_batch"
+    f"INSERT INTO results BY NAME SELECT * EXCLUDE ({_DETAILS}) REPLACE (CAST(raw_usage AS JSON) AS raw_usage) "
+    "FROM cl_results_batch",
+    "INSERT INTO result_details BY NAME "
+    "SELECT run_id, request_id, started_at, completed_at, latency_ms, ttft_ms, attempts, "
+    "CAST(completion AS JSON) AS completion, completion_sha256, CAST(rate_limits AS JSON) AS rate_limits "
+    "FROM cl_results_batch",
 )
 
 
@@ -448,9 +456,8 @@ def _write_results(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
     try:
         conn.execute("BEGIN TRANSACTION")
         try:
-            if batch.replace:
-                conn.execute(_DELETE_OLDER)
-            conn.execute(_INSERT_RESULTS)
+            for statement in (*(_DELETE_OLDER if batch.replace else ()), *_INSERT_RESULTS):
+                conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(duckdb.Error):

@@ -82,6 +82,10 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("raw_usage", "JSON", True),
         ("created_at", "TIMESTAMP", True),
         ("priced_at", "TIMESTAMP", False),
+    ],
+    "result_details": [
+        ("run_id", "INTEGER", False),
+        ("request_id", "BIGINT", False),
         ("started_at", "TIMESTAMP", True),
         ("completed_at", "TIMESTAMP", True),
         ("latency_ms", "DOUBLE", True),
@@ -281,8 +285,8 @@ def test_migration_3_keeps_rows_written_before_it(conn, monkeypatch):
         conn.execute("SELECT * FROM requests ORDER BY request_id").fetchall(),
         conn.execute("SELECT * FROM results").fetchall(),
     )
-    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
-    assert migrate(conn) == [m.number for m in MIGRATIONS[2:]]
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:3])
+    assert migrate(conn) == [3]
     # The same rows and values, parameters now in request_params (only where there were any).
     after = conn.execute(
         "SELECT * FROM requests LEFT JOIN request_params USING (run_id, request_id) ORDER BY request_id"
@@ -295,6 +299,39 @@ def test_migration_3_keeps_rows_written_before_it(conn, monkeypatch):
     ]
     assert conn.execute("SELECT run_id, request_id FROM request_params").fetchall() == [(1, 7)]
     assert conn.execute("SELECT * FROM results").fetchall() == before[1]
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    assert migrate(conn) == [m.number for m in MIGRATIONS[3:]]
+    assert schema(conn) == EXPECTED_SCHEMA
+
+
+def test_migration_4_moves_run_only_columns_to_result_details(conn, monkeypatch):
+    """A database at migration 3: each result keeps every value; details rows only where there were any."""
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:3])
+    assert migrate(conn) == [1, 2, 3]
+    conn.execute(ADD_RUN.format(kind="'run'"))
+    conn.execute(
+        "INSERT INTO results (run_id, request_id, source_format, service_tier, status, usage_source, priced_at, "
+        "prompt_tokens, raw_usage, finish_reasons, started_at, completed_at, latency_ms, ttft_ms, attempts, "
+        "completion, completion_sha256, rate_limits) VALUES (1, 7, 'live', 'standard', 'ok', 'reported', "
+        "TIMESTAMP '2026-01-02 03:04:05', 12, '{\"prompt_tokens\":12}', ['stop'], TIMESTAMP '2026-01-02 03:04:04', "
+        "TIMESTAMP '2026-01-02 03:04:05', 812.5, 90.25, 2, '[\"hi\"]', 'abc', '{\"x-a\":\"1\"}')"
+    )
+    conn.execute(
+        "INSERT INTO results (run_id, request_id, source_format, service_tier, status, usage_source, priced_at, "
+        "http_status, error_type) VALUES (1, 8, 'openai_batch', 'batch', 'error', 'none', "
+        "TIMESTAMP '2026-01-03 00:00:00', 500, 'server_error')"
+    )
+    columns = [c for c, _, _ in EXPECTED_SCHEMA["results"] + EXPECTED_SCHEMA["result_details"][2:]]
+    before = conn.execute(f"SELECT {', '.join(columns)} FROM results ORDER BY request_id").fetchall()
+
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    assert migrate(conn) == [4]
+    after = conn.execute(
+        f"SELECT {', '.join(columns)} FROM results LEFT JOIN result_details USING (run_id, request_id) "
+        "ORDER BY request_id"
+    ).fetchall()
+    assert after == before
+    assert conn.execute("SELECT run_id, request_id, attempts FROM result_details").fetchall() == [(1, 7, 2)]
     assert schema(conn) == EXPECTED_SCHEMA
 
 

@@ -60,8 +60,9 @@ def test_every_format_is_detected_and_counted(replay, query):
     assert result.sha256 == hashlib.sha256(FORMATS.read_bytes()).hexdigest()
     rows = query(
         """SELECT q.custom_id, r.source_format, r.source_line_no, r.response_id, r.provider_request_id,
-                  r.response_model, r.finish_reasons, r.completion, r.created_at
-           FROM requests q JOIN results r USING (run_id, request_id) ORDER BY r.source_line_no"""
+                  r.response_model, r.finish_reasons, d.completion, r.created_at
+           FROM requests q JOIN results r USING (run_id, request_id)
+           LEFT JOIN result_details d USING (run_id, request_id) ORDER BY r.source_line_no"""
     )
     assert [tuple(r.values()) for r in rows] == [
         ("request-2", "openai_batch", 1, "chatcmpl-9758Iw", "req_c187b3", "gpt-4o-mini", ["stop"],
@@ -297,7 +298,7 @@ def test_duplicate_custom_id_names_the_first_line_in_any_chunk(jsonl, lines, rep
     chunks = list(read_line_chunks(path, FileDigest(), chunk_bytes=chunk_bytes))
     assert (len(chunks) >= 11) if chunk_bytes == 64 else (len(chunks) == 1)
 
-    result = replay(path, chunk_bytes=chunk_bytes)
+    result = replay(path, chunk_bytes=chunk_bytes, store_content=True)
 
     assert [(r.line_no, r.reason) for r in result.rejects] == [
         (9, "duplicate custom_id 'c1' (first at line 2)"),
@@ -310,6 +311,10 @@ def test_duplicate_custom_id_names_the_first_line_in_any_chunk(jsonl, lines, rep
         "SELECT r.prompt_tokens FROM requests q JOIN results r USING (run_id, request_id) WHERE q.custom_id = 'c1'"
     )
     assert kept == [{"prompt_tokens": 1}]
+    # The repeats' completion text goes with them.
+    stored = "SELECT request_id FROM {} ORDER BY request_id"
+    assert query(stored.format("result_details")) == query(stored.format("results"))
+    assert len(query(stored.format("result_details"))) == 8
 
 
 def test_chat_completion_line_number_id_collides_with_explicit_id(jsonl, lines, replay):
@@ -330,7 +335,8 @@ def test_invalid_utf8_line_is_rejected_and_the_rest_decoded(jsonl, lines, replay
         (2, "not valid UTF-8 (byte 16 of the line)", None)
     ]
     completions = query(
-        "SELECT q.custom_id, r.completion FROM requests q JOIN results r USING (run_id, request_id) ORDER BY q.line_no"
+        "SELECT q.custom_id, d.completion FROM requests q JOIN result_details d USING (run_id, request_id) "
+        "ORDER BY q.line_no"
     )
     assert completions == [
         {"custom_id": "é-1", "completion": '["café"]'},
@@ -570,8 +576,9 @@ def _request_2(session, query, store_content):
         session.conn, ReplayOptions(files=[FORMATS], requests_file=BATCH_INPUT, store_content=store_content)
     )
     return query(
-        """SELECT p.messages, p.messages_sha256, r.completion, r.completion_sha256
+        """SELECT p.messages, p.messages_sha256, d.completion, d.completion_sha256
            FROM requests q JOIN results r USING (run_id, request_id)
+           LEFT JOIN result_details d USING (run_id, request_id)
            JOIN request_params p USING (run_id, request_id) WHERE q.custom_id = 'request-2'"""
     )[0]
 
@@ -585,7 +592,7 @@ def test_store_content_keeps_or_drops_text(session, query, store_content):
         COMPLETION_2 if store_content else None,
     )
     if not store_content:
-        assert query("SELECT count(*) AS n FROM results WHERE completion IS NOT NULL") == [{"n": 0}]
+        assert query("SELECT count(*) AS n FROM result_details WHERE completion IS NOT NULL") == [{"n": 0}]
         assert query("SELECT count(*) AS n FROM request_params WHERE messages IS NOT NULL") == [{"n": 0}]
 
 
@@ -595,7 +602,8 @@ def test_completion_sha256_is_stored_with_the_content(session, query, store_cont
     row = _request_2(session, query, store_content)
     assert row["completion_sha256"] == (sha256(COMPLETION_2) if store_content else None)
     with_hash = query(
-        "SELECT count(*) AS n FROM results WHERE completion_sha256 IS NOT NULL AND status = 'ok'"
+        "SELECT count(*) AS n FROM results JOIN result_details d USING (run_id, request_id) "
+        "WHERE d.completion_sha256 IS NOT NULL AND status = 'ok'"
     )
     ok = query("SELECT count(*) AS n FROM results WHERE status = 'ok'")
     assert with_hash == (ok if store_content else [{"n": 0}])
@@ -604,7 +612,7 @@ def test_completion_sha256_is_stored_with_the_content(session, query, store_cont
 def test_replay_does_not_store_content_by_default(replay, query):
     replay(FORMATS)
     assert query(
-        "SELECT count(*) AS n FROM results WHERE completion IS NOT NULL OR completion_sha256 IS NOT NULL"
+        "SELECT count(*) AS n FROM result_details WHERE completion IS NOT NULL OR completion_sha256 IS NOT NULL"
     ) == [{"n": 0}]
 
 

@@ -149,9 +149,15 @@ def pin_times(session: Session) -> None:
 def set_latency(session: Session, run_id: int, by_custom_id: dict[str, tuple[float, float | None]]) -> None:
     for custom_id, (latency, ttft) in by_custom_id.items():
         session.conn.execute(
-            "UPDATE results SET latency_ms = ?, ttft_ms = ? WHERE run_id = ? AND request_id IN "
+            "UPDATE result_details SET latency_ms = ?, ttft_ms = ? WHERE run_id = ? AND request_id IN "
             "(SELECT request_id FROM requests WHERE run_id = ? AND custom_id = ?)",
             [latency, ttft, run_id, run_id, custom_id],
+        )
+        session.conn.execute(  # a result has at most one details row
+            "INSERT INTO result_details (run_id, request_id, latency_ms, ttft_ms) "
+            "SELECT q.run_id, q.request_id, ?, ? FROM requests q WHERE q.run_id = ? AND q.custom_id = ? "
+            "AND NOT EXISTS (SELECT 1 FROM result_details d WHERE d.run_id = q.run_id AND d.request_id = q.request_id)",
+            [latency, ttft, run_id, custom_id],
         )
 
 

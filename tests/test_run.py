@@ -287,9 +287,10 @@ def test_retries_honour_retry_after_and_attempts_and_headers_are_logged(send, se
         r["custom_id"]: r
         for r in rows(
             session.conn,
-            """SELECT q.custom_id, r.status, r.attempts, r.http_status, r.error_type, r.error_message,
-                      r.provider_request_id, r.rate_limits, c.price_note, c.cost_usd
+            """SELECT q.custom_id, r.status, d.attempts, r.http_status, r.error_type, r.error_message,
+                      r.provider_request_id, d.rate_limits, c.price_note, c.cost_usd
                FROM requests q JOIN results r USING (run_id, request_id)
+               JOIN result_details d USING (run_id, request_id)
                JOIN request_costs c USING (run_id, request_id)""",
         )
     }
@@ -312,7 +313,7 @@ def test_a_stream_with_n2_stores_each_choice_and_asks_for_usage(send, session, j
     send(path, provider)
     (body,) = provider.bodies
     assert body["stream"] is True and body["stream_options"] == {"keep": 1, "include_usage": True}
-    (r,) = rows(session.conn, "SELECT * FROM results")
+    (r,) = rows(session.conn, "SELECT * FROM results JOIN result_details USING (run_id, request_id)")
     assert json.loads(r["completion"]) == ["answer 0 to s", "answer 1 to s"]
     assert r["finish_reasons"] == ["stop", "stop"]
     assert (r["usage_source"], r["prompt_tokens"], r["completion_tokens"]) == ("reported", 20, 10)
@@ -344,7 +345,11 @@ def test_a_cut_stream_is_an_error_with_partial_text_and_estimated_usage(send, se
 
     path = jsonl("reqs.jsonl", [line("cut", stream=True)])
     outcome = send(path, Provider(script))
-    (r,) = rows(session.conn, "SELECT * FROM request_costs JOIN results USING (run_id, request_id)")
+    (r,) = rows(
+        session.conn,
+        "SELECT * FROM request_costs JOIN results USING (run_id, request_id) "
+        "JOIN result_details USING (run_id, request_id)",
+    )
     prompt = tokens.estimate_prompt_tokens({"model": "gpt-4o-mini", "messages": MESSAGES})
     completion = tokens.count_text("Four is", encoding="o200k_base")
     assert (r["status"], r["error_type"], r["usage_source"]) == ("error", "stream_cut", "estimated")
@@ -371,12 +376,14 @@ def test_an_answer_without_usage_is_estimated_never_zero(send, session, jsonl):
 def test_no_store_content_keeps_only_hashes(send, session, jsonl):
     send(jsonl("reqs.jsonl", [line("a")]), Provider(), store_content=False)
     (q,) = rows(session.conn, "SELECT messages, messages_sha256 FROM request_params")
-    (r,) = rows(session.conn, "SELECT completion, completion_sha256 FROM results")
+    (r,) = rows(session.conn, "SELECT completion, completion_sha256 FROM result_details")
     assert q["messages"] is None and len(q["messages_sha256"]) == 64
     assert r["completion"] is None
     assert r["completion_sha256"] == hashlib.sha256(b'["answer 0 to a"]').hexdigest()
     send(jsonl("again.jsonl", [line("a")]), Provider())
-    stored = rows(session.conn, "SELECT completion, completion_sha256 FROM results WHERE run_id = 2")[0]
+    stored = rows(session.conn, "SELECT completion, completion_sha256 FROM result_details WHERE run_id = 2")[
+        0
+    ]
     assert (
         json.loads(stored["completion"]) == ["answer 0 to a"]
         and stored["completion_sha256"] == r["completion_sha256"]
@@ -416,7 +423,8 @@ def test_lone_surrogates_from_the_server_are_stored_not_a_crash(send, session, j
         for r in rows(
             session.conn,
             "SELECT q.custom_id, r.status, r.response_id, r.response_model, r.finish_reasons, r.error_type, "
-            "r.error_message, r.completion, r.completion_sha256 FROM results r JOIN requests q USING (run_id, request_id)",
+            "r.error_message, d.completion, d.completion_sha256 FROM results r JOIN requests q USING (run_id, request_id) "
+            "JOIN result_details d USING (run_id, request_id)",
         )
     }
     ok, err, stream = got["ok"], got["err"], got["stream"]
@@ -771,8 +779,9 @@ def test_2000_requests_with_10_percent_mixed_faults_end_with_one_result_each(tmp
         stats = server.app.stats.as_json()
         got = rows(
             s.conn,
-            """SELECT q.run_id, q.custom_id, q.requested_model, r.status, r.error_type, r.attempts, r.usage_source
-               FROM requests q LEFT JOIN results r USING (run_id, request_id)""",
+            """SELECT q.run_id, q.custom_id, q.requested_model, r.status, r.error_type, d.attempts, r.usage_source
+               FROM requests q LEFT JOIN results r USING (run_id, request_id)
+               LEFT JOIN result_details d USING (run_id, request_id)""",
         )
         dupes = s.conn.execute(
             "SELECT count(*) FROM (SELECT request_id FROM results GROUP BY request_id HAVING count(*) > 1)"

@@ -18,5 +18,5 @@ SELECT
             lambda x: coalesce(x ->> '$', CAST(x AS VARCHAR))), chr(10) || '---' || chr(10)), $max_chars)
     END AS completion
 FROM top t
-LEFT JOIN results r ON r.run_id = t.run_id AND r.request_id = t.request_id
+LEFT JOIN result_details r ON r.run_id = t.run_id AND r.request_id = t.request_id
 ORDER BY t.cost_usd DESC, t.run_id, t.request_id

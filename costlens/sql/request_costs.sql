@@ -35,12 +35,14 @@ WITH base AS (
         coalesce(r.cached_tokens, 0) AS cached_n,
         coalesce(r.cache_write_tokens, 0) AS cache_write_n,
         coalesce(r.reasoning_tokens, 0) AS reasoning_n,
-        r.source_line_no, r.created_at, r.priced_at, r.started_at, r.completed_at, r.latency_ms, r.ttft_ms, r.attempts,
+        r.source_line_no, r.created_at, r.priced_at, d.started_at, d.completed_at, d.latency_ms, d.ttft_ms, d.attempts,
         coalesce(r.response_model, q.requested_model) AS model_id
     FROM results r
     JOIN requests q ON q.run_id = r.run_id AND q.request_id = r.request_id
-    -- Parameters exist only where the request body was known (run, replay --requests).
+    -- Parameters exist only where the request body was known (run, replay --requests),
+    -- timings only for live requests (run).
     LEFT JOIN request_params qp ON qp.run_id = r.run_id AND qp.request_id = r.request_id
+    LEFT JOIN result_details d ON d.run_id = r.run_id AND d.request_id = r.request_id
 ),
 price_models AS (
     SELECT lower(model) AS key, min(model) AS model FROM prices GROUP BY lower(model)

@@ -58,8 +58,9 @@ def _rows(db: Path) -> dict[str, dict[str, Any]]:
     with duckdb.connect(str(db)) as conn:
         cursor = conn.execute(
             """SELECT q.custom_id, q.requested_model, r.response_model, r.status, r.usage_source,
-                      r.prompt_tokens, r.completion_tokens, r.completion, r.ttft_ms, r.source_format
-               FROM requests q JOIN results r USING (run_id, request_id)"""
+                      r.prompt_tokens, r.completion_tokens, d.completion, d.ttft_ms, r.source_format
+               FROM requests q JOIN results r USING (run_id, request_id)
+               JOIN result_details d USING (run_id, request_id)"""
         )
         names = [d[0] for d in cursor.description or ()]
         return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
