@@ -380,7 +380,9 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines in the generated input")
     ap.add_argument("--seed", type=int, default=7, help="generator seed")
     ap.add_argument("--repeats", type=int, default=3, help="runs of (a) and (c); medians are reported")
-    ap.add_argument("--repeats-baseline-b", type=int, default=1, help="runs of the slow loop (b)")
+    ap.add_argument(
+        "--repeats-baseline-b", type=int, default=3, help="runs of the slow loop (b), ~2.5 min each"
+    )
     ap.add_argument("--methods", default="abc", help="subset of methods to run, e.g. 'ac'")
     ap.add_argument("--out", type=Path, default=OUT_DIR / "replay.json", help="JSON report path")
     ap.add_argument("--tmpdir", default=None, help="where the per-run temp DuckDB files go")
@@ -392,10 +394,10 @@ def main() -> None:
     warm_page_cache(path)
 
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    schedule = [(i, m) for i in range(args.repeats) for m in methods if m != "b"]
-    if "b" in methods:
-        schedule += [(i, "b") for i in range(args.repeats_baseline_b)]
-    # (a) and (c) are interleaved so drift (thermal, noisy neighbours) hits both alike.
+    # All three are interleaved, round by round, so drift (thermal, noisy neighbours: this VM's
+    # speed wanders by +-20% from one minute to the next) hits each method alike.
+    counts = {m: args.repeats_baseline_b if m == "b" else args.repeats for m in methods}
+    schedule = [(i, m) for i in range(max(counts.values())) for m in methods if i < counts[m]]
     for i, m in schedule:
         if runs[m] and not runs[m][-1].get("ok"):
             continue  # a missing or failing method is recorded once, not retried
