@@ -285,7 +285,8 @@ def _stage_sql(*, store_content: bool) -> str:
 # thing: an OpenAI/vLLM success line with status 200, a string custom_id, an
 # OpenAI-style usage object of non-negative integers and no error. For those,
 # one narrower parse and a handful of checks give exactly the row the full
-# staging query above would give; any line that is not plainly of that shape
+# staging query above would give (its constant columns filled in at insert
+# time, ``fast_filled_sql``); any line that is not plainly of that shape
 # (or that the checks cannot vouch for) is left to the full query, which
 # remains the single statement of the rules. tests/test_replay_fastpath.py holds the
 # two equal on hand-made edge cases and on generated lines.
