@@ -1,5 +1,5 @@
--- The $limit most expensive priced requests (a $0 one, e.g. an error not billed, is not "expensive"); completion text only where replay
--- stored it (--store-content), cut to $max_chars characters.
+-- The $limit most expensive priced requests (a $0 one, e.g. an error not billed, is not "expensive"); completion text only where it was
+-- stored (run, or replay --store-content), cut to $max_chars characters.
 WITH top AS (
     SELECT run_id, request_id, custom_id, model, "user", occurred_at, prompt_tokens, completion_tokens,
            cost_usd

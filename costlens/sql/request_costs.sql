@@ -39,8 +39,8 @@ WITH base AS (
         coalesce(r.response_model, q.requested_model) AS model_id
     FROM results r
     JOIN requests q ON q.run_id = r.run_id AND q.request_id = r.request_id
-    -- Parameters exist only where the request body was known (run, replay --requests),
-    -- timings only for live requests (run).
+    -- Parameters exist only where the request body was known (run, replay --requests);
+    -- details (timings, attempts, completion text) only where run or replay --store-content wrote them.
     LEFT JOIN request_params qp ON qp.run_id = r.run_id AND qp.request_id = r.request_id
     LEFT JOIN result_details d ON d.run_id = r.run_id AND d.request_id = r.request_id
 ),
