@@ -15,17 +15,18 @@ from pathlib import Path
 
 import duckdb
 
-from costlens.costs import install_cost_view
 from costlens.errors import StoreError
-from costlens.pricing import (
+from costlens.money.costs import install_cost_view
+from costlens.money.pricing import (
     PriceTable,
     default_aliases_path,
     default_pricing_path,
     load_price_table,
     register_prices,
 )
-from costlens.sqlmacros import install_macros
-from costlens.store import open_store
+from costlens.money.sheets import resolve_sheet
+from costlens.store.db import open_store
+from costlens.store.macros import install_macros
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DB", "Session", "Settings", "open_session"]
 
@@ -42,6 +43,9 @@ class Settings:
     pricing_path: Path | None = None
     extra_pricing: Sequence[Path] = field(default_factory=tuple)
     extra_aliases: Sequence[Path] = field(default_factory=tuple)
+    # --fallback-pricing: CSV paths or built-in source names (genai-prices), consulted in order
+    # for models the main sheet does not know.
+    fallback_pricing: Sequence[str] = field(default_factory=tuple)
 
     def price_files(self) -> list[Path]:
         return [self.pricing_path or default_pricing_path(), *self.extra_pricing]
@@ -66,15 +70,16 @@ class Session:
 
     @property
     def pricing_sha256(self) -> str:
-        """sha256 of each price file in force, comma-separated in load order (recorded with each run)."""
-        price_sources = [
-            s for s in self.prices.sources if s.path in {str(p) for p in self.settings.price_files()}
-        ]
-        return ",".join(s.sha256 for s in price_sources)
+        """sha256 of each price sheet in force (main, then fallbacks), comma-separated in load order.
+
+        Recorded with each run, so a figure can be traced to the exact sheets that priced it.
+        """
+        return ",".join(s.sha256 for s in self.prices.sources if s.kind == "price")
 
 
 def load_prices(settings: Settings) -> PriceTable:
-    return load_price_table(settings.price_files(), settings.alias_files())
+    fallbacks = [resolve_sheet(spec) for spec in settings.fallback_pricing]
+    return load_price_table(settings.price_files(), settings.alias_files(), fallbacks=fallbacks)
 
 
 @contextmanager

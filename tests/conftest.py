@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from helpers import Lines, Record, write_jsonl
 
 from costlens.cli import cli
-from costlens.replay import ReplayOptions, ReplayResult, replay_files
+from costlens.ingest.replay import ReplayOptions, ReplayResult, replay_files
 from costlens.session import Session, Settings, open_session
 
 

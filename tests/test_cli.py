@@ -16,9 +16,9 @@ import pytest
 from helpers import DATA
 
 from costlens import __version__
-from costlens import cli as cli_module
+from costlens.cli import summary as cli_module
 from costlens.cli import cli, redacted_command_line
-from costlens.pricing import default_pricing_path
+from costlens.money.pricing import default_pricing_path
 
 SEED_MODELS = {
     "gpt-4o", "gpt-4o-mini", "gpt-4.1", "claude-3-5-sonnet-20241022", "claude-3-5-haiku-20241022",
@@ -251,6 +251,7 @@ def test_summary_json_matches_a_hand_computation(invoke, priced_file):
             "priced": priced,
             "unpriced": unpriced,
             "tier_fallback": 0,
+            "priced_by_fallback_sheet": 0,
             "unpriced_tokens": unpriced_tokens,
         }
 

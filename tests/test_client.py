@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from costlens.client import (
+from costlens.send.client import (
     ChatClient,
     ChatOutcome,
     ClientConfig,
@@ -22,7 +22,7 @@ from costlens.client import (
     retry_after_seconds,
     retry_delay,
 )
-from costlens.ratelimit import RateLimiter, RateLimits
+from costlens.send.ratelimit import RateLimiter, RateLimits
 
 KEY = "sk-test-DoNotLeak-0123456789abcdef"
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "custom_knob": {"a": [1, 2]}}

@@ -1,4 +1,4 @@
-"""Golden and property tests for the money: ``request_costs`` (costlens/sql/request_costs.sql).
+"""Golden and property tests for the money: ``request_costs`` (costlens/money/sql/request_costs.sql).
 
 Every expected cost is a ``Decimal`` literal worked out by hand from the seed prices
 (/work/shared/seed/chat-completions-api.txt, shipped as data/pricing.csv) or from the small
@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from costlens.replay import ReplayOptions, replay_files
+from costlens.ingest.replay import ReplayOptions, replay_files
+from costlens.report.summary import summarize
 from costlens.session import Session, Settings, open_session
-from costlens.summary import summarize
 
 # --- builders -----------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from costlens import tokens
-from costlens.estimate import estimate_file
+from costlens.money.estimate import estimate_file
 from costlens.session import Settings, open_session
 
 PER_1M = Decimal("0.000001")
@@ -78,7 +78,7 @@ def test_without_max_tokens_and_history_the_output_is_unbounded_and_input_is_sti
 def test_history_of_the_same_model_gives_the_expected_cost_and_bounds_open_requests(
     open_priced, jsonl, lines
 ):
-    from costlens.replay import ReplayOptions, replay_files
+    from costlens.ingest.replay import ReplayOptions, replay_files
 
     past = jsonl(
         "past.jsonl",

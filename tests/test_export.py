@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 from helpers import Lines, write_jsonl
 
-from costlens import export as export_module
+from costlens.report import export as export_module
 from costlens.cli import cli
-from costlens.export import EXPORT_COLUMNS, export_rows
-from costlens.filters import Filters
+from costlens.report.export import EXPORT_COLUMNS, export_rows
+from costlens.report.filters import Filters
 from costlens.session import Settings, open_session
 
 COLUMNS = [name for name, _ in EXPORT_COLUMNS]
@@ -102,9 +102,11 @@ def read_parquet(path: Path) -> list[dict[str, object]]:
 
 
 def test_column_names_are_unique_and_documented_order_is_stable():
-    assert len(COLUMNS) == len(set(COLUMNS)) == 44
+    assert len(COLUMNS) == len(set(COLUMNS)) == 48
     assert COLUMNS[:4] == ["run_id", "request_id", "custom_id", "line_no"]
-    assert COLUMNS[-2:] == ["source_format", "source_line_no"]
+    # The first 44 are the columns as first documented; later additions only ever go at the end.
+    assert COLUMNS[42:44] == ["source_format", "source_line_no"]
+    assert COLUMNS[44:] == ["cache_write_1h_tokens", "request_cost_usd", "price_sheet", "price_match"]
 
 
 @pytest.mark.usefixtures("two_runs")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costlens.errors import InputError
-from costlens.jsonl import FileDigest, read_line_chunks
+from costlens.ingest.jsonl import FileDigest, read_line_chunks
 
 
 def read_all(

@@ -6,10 +6,10 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from costlens import store
+from costlens.store import db as store
 from costlens.errors import StoreError
-from costlens.migrations import MIGRATIONS, Migration
-from costlens.store import MIGRATIONS_TABLE, applied_migrations, migrate, open_store
+from costlens.store.db import MIGRATIONS_TABLE, applied_migrations, migrate, open_store
+from costlens.store.migrations import MIGRATIONS, Migration
 
 ADD_RUN = "INSERT INTO runs (kind, status, costlens_version, started_at) VALUES ({kind}, 'x', 'v', now())"
 
@@ -82,6 +82,7 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("raw_usage", "JSON", True),
         ("created_at", "TIMESTAMP", True),
         ("priced_at", "TIMESTAMP", False),
+        ("cache_write_1h_tokens", "BIGINT", True),
     ],
     "result_details": [
         ("run_id", "INTEGER", False),
@@ -321,10 +322,11 @@ def test_migration_4_moves_run_only_columns_to_result_details(conn, monkeypatch)
         "http_status, error_type) VALUES (1, 8, 'openai_batch', 'batch', 'error', 'none', "
         "TIMESTAMP '2026-01-03 00:00:00', 500, 'server_error')"
     )
-    columns = [c for c, _, _ in EXPECTED_SCHEMA["results"] + EXPECTED_SCHEMA["result_details"][2:]]
+    v4_results = [c for c, _, _ in EXPECTED_SCHEMA["results"] if c != "cache_write_1h_tokens"]
+    columns = v4_results + [c for c, _, _ in EXPECTED_SCHEMA["result_details"][2:]]
     before = conn.execute(f"SELECT {', '.join(columns)} FROM results ORDER BY request_id").fetchall()
 
-    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:4])
     assert migrate(conn) == [4]
     after = conn.execute(
         f"SELECT {', '.join(columns)} FROM results LEFT JOIN result_details USING (run_id, request_id) "
@@ -332,6 +334,26 @@ def test_migration_4_moves_run_only_columns_to_result_details(conn, monkeypatch)
     ).fetchall()
     assert after == before
     assert conn.execute("SELECT run_id, request_id, attempts FROM result_details").fetchall() == [(1, 7, 2)]
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    assert migrate(conn) == [5]
+    assert schema(conn) == EXPECTED_SCHEMA
+
+
+def test_migration_5_adds_the_1h_cache_write_bucket_as_unknown(conn, monkeypatch):
+    """Rows written before migration 5 keep every value; their 1-hour writes are unknown (NULL), not 0."""
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:4])
+    assert migrate(conn) == [1, 2, 3, 4]
+    conn.execute(ADD_RUN.format(kind="'replay'"))
+    conn.execute(
+        "INSERT INTO results (run_id, request_id, source_format, service_tier, status, usage_source, priced_at, "
+        "prompt_tokens, completion_tokens, cache_write_tokens) VALUES (1, 7, 'anthropic_batch', 'batch', 'ok', "
+        "'reported', TIMESTAMP '2026-01-02 03:04:05', 1500, 20, 500)"
+    )
+    before = conn.execute("SELECT * FROM results").fetchall()
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    assert migrate(conn) == [5]
+    after = conn.execute("SELECT * EXCLUDE (cache_write_1h_tokens), cache_write_1h_tokens FROM results").fetchall()
+    assert after == [(*before[0], None)]
     assert schema(conn) == EXPECTED_SCHEMA
 
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from costlens.errors import PricingError
-from costlens.pricing import (
+from costlens.money.pricing import (
     PRICE_COLUMNS,
     REQUIRED_COLUMNS,
     SERVICE_TIERS,
@@ -467,14 +467,18 @@ def test_register_prices_round_trips_exact_decimals() -> None:
     schema = conn.execute('SELECT column_name, column_type, "null" FROM (DESCRIBE prices)').fetchall()
     assert schema == [
         ("price_id", "INTEGER", "NO"),
+        ("sheet", "INTEGER", "NO"),
         ("model", "VARCHAR", "NO"),
+        ("model_key", "VARCHAR", "NO"),
         ("provider", "VARCHAR", "YES"),
         ("context_window", "BIGINT", "YES"),
         ("input_per_1m", "DECIMAL(38,9)", "YES"),
         ("output_per_1m", "DECIMAL(38,9)", "YES"),
         ("cached_input_per_1m", "DECIMAL(38,9)", "YES"),
         ("cache_write_per_1m", "DECIMAL(38,9)", "YES"),
+        ("cache_write_1h_per_1m", "DECIMAL(38,9)", "YES"),
         ("reasoning_per_1m", "DECIMAL(38,9)", "YES"),
+        ("per_request_usd", "DECIMAL(38,9)", "YES"),
         ("service_tier", "VARCHAR", "NO"),
         ("min_prompt_tokens", "BIGINT", "NO"),
         ("effective_from", "TIMESTAMP", "YES"),
@@ -531,7 +535,8 @@ def test_price_rows_for_display(tmp_path: Path) -> None:
         "m,1E+2,5.00,2025-01-01,2025-06-01T12:30:00Z,128000\n",
     )
     (shown,) = price_rows_for_display(load_price_table([path], []))
-    assert list(shown) == [*PRICE_COLUMNS, "file", "line"]
+    assert list(shown) == [*PRICE_COLUMNS, "file", "line", "sheet"]
+    assert (shown["match"], shown["sheet"]) == ("", "main")
     assert shown["input_per_1m"] == "100"
     assert shown["output_per_1m"] == "5"
     assert shown["effective_from"] == "2025-01-01"

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from costlens.errors import AlreadyReplayedError, InputError
-from costlens.jsonl import FileDigest, read_line_chunks
-from costlens.replay import ReplayOptions, replay_files
+from costlens.ingest.jsonl import FileDigest, read_line_chunks
+from costlens.ingest.replay import ReplayOptions, replay_files
 from costlens.session import Settings, open_session
 
 FORMATS = DATA / "formats.jsonl"

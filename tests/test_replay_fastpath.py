@@ -19,9 +19,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from costlens.jsonl import FileDigest, read_line_chunks
-from costlens.replay import ChunkStager, Staged, fast_filled_sql
-from costlens.sqlmacros import install_macros
+from costlens.ingest.jsonl import FileDigest, read_line_chunks
+from costlens.ingest.replay import ChunkStager, Staged, fast_filled_sql
+from costlens.store.macros import install_macros
 
 LEFT_OVER = "(left to the full query)"
 StagedRows = tuple[list[dict[str, Any]], list[tuple[int, str, str]]]
@@ -293,7 +293,7 @@ def test_fast_path_steps_aside_for_other_formats(tmp_path):
 
 def test_replay_in_many_chunks_stores_what_one_chunk_stores(tmp_path):
     """Two parsing workers, each pooling its own left-overs, land the same rows and rejects as one chunk."""
-    from costlens.replay import ReplayOptions, replay_files
+    from costlens.ingest.replay import ReplayOptions, replay_files
     from costlens.session import Settings, open_session
 
     path = tmp_path / "out.jsonl"
@@ -322,9 +322,9 @@ def test_replay_in_many_chunks_stores_what_one_chunk_stores(tmp_path):
 
 def test_a_failing_insert_keeps_its_reason_and_restores_duckdb_threads(tmp_path, monkeypatch):
     """The load runs DuckDB at one thread per statement; an error on the way out must not hide the cause."""
-    import costlens.replay as replay
+    import costlens.ingest.replay as replay
     from costlens.errors import StoreError
-    from costlens.replay import ReplayOptions, replay_files
+    from costlens.ingest.replay import ReplayOptions, replay_files
     from costlens.session import Settings, open_session
 
     path = tmp_path / "out.jsonl"

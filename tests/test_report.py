@@ -24,12 +24,14 @@ from typing import Any
 
 import pytest
 
-from costlens.costs import install_cost_view
 from costlens.errors import ConfigError
-from costlens.filters import Filters
-from costlens.pricing import load_price_table, register_prices
-from costlens.replay import ReplayOptions, replay_files
-from costlens.report import (
+from costlens.ingest.replay import ReplayOptions, replay_files
+from costlens.money.costs import install_cost_view
+from costlens.money.decimal_text import format_decimal
+from costlens.money.pricing import load_price_table, register_prices
+from costlens.report.data import ReportData, build_report_data
+from costlens.report.filters import Filters
+from costlens.report.html import (
     money_cents,
     money_sig,
     percent,
@@ -40,11 +42,10 @@ from costlens.report import (
     script_json,
     write_report,
 )
-from costlens.report_data import ReportData, build_report_data
+from costlens.report.summary import summarize
 from costlens.session import Session, Settings, open_session
-from costlens.sqlmacros import install_macros
-from costlens.store import open_store
-from costlens.summary import format_decimal, summarize
+from costlens.store.db import open_store
+from costlens.store.macros import install_macros
 
 ROOT = Path(__file__).resolve().parent.parent
 # Not `from conftest import DATA`: with tests/real/conftest.py present, "conftest" is ambiguous.
@@ -869,9 +870,10 @@ def build_hostile(session: Session, root: Path) -> int:
     ])  # fmt: skip
     # Price the hostile model so it reaches the charts too.
     session.conn.execute(
-        "INSERT INTO prices SELECT 9999, ?, NULL, NULL, 1, 2, NULL, NULL, NULL, 'standard', 0, NULL, NULL, "
-        "'USD', NULL, 'prices.csv', 99",
-        [HOSTILE_MODEL],
+        "INSERT INTO prices BY NAME SELECT 9999 AS price_id, 0 AS sheet, ? AS model, lower(?) AS model_key, "
+        "1 AS input_per_1m, 2 AS output_per_1m, 'standard' AS service_tier, 0 AS min_prompt_tokens, "
+        "'USD' AS currency, 'prices.csv' AS price_file, 99 AS price_line",
+        [HOSTILE_MODEL, HOSTILE_MODEL],
     )
     run = replay(session, Path("evil.jsonl"), requests_file=Path("evil-in.jsonl"), tier="standard",
                  run_name=HOSTILE_TAG, tags={"x": HOSTILE_TAG}, store_content=True)  # fmt: skip

@@ -24,8 +24,8 @@ import pytest
 import test_report
 from test_report import GENERATED, build, build_hostile, page
 
-from costlens.filters import Filters
-from costlens.report import render_html, write_report
+from costlens.report.filters import Filters
+from costlens.report.html import render_html, write_report
 from costlens.session import Session
 
 # The fixed data set's fixtures (tests/test_report.py), shared rather than rebuilt.

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from costlens.requests_file import ALLOWED_ROLES, stage_request_file
+from costlens.ingest.requests_file import ALLOWED_ROLES, stage_request_file
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}]
 

@@ -1,7 +1,7 @@
 """``costlens run``: the plan, fan-out, retries, streaming, budget, batching, resume and secrets.
 
 The unit tier talks to a scripted provider through ``httpx.MockTransport`` (no sockets). The
-last two tests run against the real simulator (``costlens.sim``) over loopback: 2,000 requests
+last two tests run against the real simulator (``costlens.send.sim``) over loopback: 2,000 requests
 with 10% mixed faults, and a ``kill -9`` in the middle of a run followed by ``--resume``.
 """
 
@@ -27,9 +27,10 @@ import duckdb
 import httpx
 import pytest
 
-from costlens import store, tokens
+from costlens import tokens
+from costlens.store import db as store
 from costlens.errors import ConfigError, StoreError
-from costlens.run import RunOptions, RunOutcome, journal_dir, run_requests
+from costlens.send.run import RunOptions, RunOutcome, journal_dir, run_requests
 from costlens.session import Session, Settings, open_session
 
 KEY = "sk-test-TopSecret-4f8a9c2e7b1d6035"
@@ -175,7 +176,7 @@ def send(session: Session, sleeps: list[float]) -> Callable[..., RunOutcome]:
 def cli_provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
     """The provider the CLI's default transport talks to (no sockets), and a key in the environment."""
     provider = Provider()
-    monkeypatch.setattr("costlens.client.default_transport", lambda n: httpx.MockTransport(provider))
+    monkeypatch.setattr("costlens.send.client.default_transport", lambda n: httpx.MockTransport(provider))
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     yield provider
@@ -590,7 +591,7 @@ def test_outcomes_wait_in_the_journal_when_a_batch_cannot_be_written(
 ):
     """The database refuses a batch mid-run (as good as a crash): nothing that arrived is lost,
     and the next run commits it first, then sends only the rest."""
-    import costlens.run as run_module
+    import costlens.send.run as run_module
 
     real = run_module._write_results
     calls = Counter[str]()
@@ -737,8 +738,8 @@ def test_bad_run_options_exit_2(invoke, cli_provider, jsonl, args, fragment):
 def test_plain_progress_lines_under_no_terminal():
     from rich.console import Console
 
-    from costlens.progress import RunProgressDisplay, describe_progress
-    from costlens.run import RunProgress
+    from costlens.send.progress import RunProgressDisplay, describe_progress
+    from costlens.send.run import RunProgress
 
     console = Console(record=True, force_terminal=False, width=200)
     display = RunProgressDisplay(console, lambda d: f"${d}", interval=0)
@@ -757,7 +758,7 @@ def test_plain_progress_lines_under_no_terminal():
 @pytest.fixture
 def sim() -> Any:
     return pytest.importorskip(
-        "costlens.sim", reason="costlens.sim (the simulated provider) does not import yet"
+        "costlens.send.sim", reason="costlens.send.sim (the simulated provider) does not import yet"
     )
 
 

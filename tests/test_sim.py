@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from costlens.errors import ConfigError
-from costlens.sim import SimApp, SimConfig, SimulatedDisconnect, create_app, running_server, serve
+from costlens.send.sim import SimApp, SimConfig, SimulatedDisconnect, create_app, running_server, serve
 from costlens.tokens import count_messages, count_text
 
 MESSAGES = [

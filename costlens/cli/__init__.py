@@ -1,0 +1,135 @@
+"""The costlens command line: parse options, call one library function, render the result.
+
+One module per command group (``replay``, ``run``, ``estimate``, ``summary`` + ``runs``,
+``export``, ``report``, ``pricing``, ``sim``); this module holds the top-level group, its global
+options and the one place where a ``CostlensError`` becomes a one-line message on stderr and
+its documented exit code (README "Exit codes"). No SQL and no HTTP here; a traceback is shown
+only with ``--debug`` or for a genuine bug.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from costlens import __version__
+from costlens.cli import estimate, export, pricing, replay, report, run, sim, summary
+from costlens.cli.common import EXIT_INTERNAL, State, fail, redacted_command_line
+from costlens.errors import CostlensError
+from costlens.session import DEFAULT_DB, Settings
+
+__all__ = ["cli", "main", "redacted_command_line"]
+
+
+class CostlensGroup(click.Group):
+    """Turns library errors into messages and exit codes, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CostlensError as e:
+            if ctx.meta.get("costlens.debug"):
+                traceback.print_exc()
+            fail(str(e), e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("costlens: interrupted; nothing from the unfinished step was stored", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as e:  # a bug: say so plainly, keep the traceback for --debug
+            if ctx.meta.get("costlens.debug"):
+                traceback.print_exc()
+            fail(
+                f"internal error: {type(e).__name__}: {e} (this is a bug; rerun with --debug for details)",
+                EXIT_INTERNAL,
+            )
+
+
+@click.group(
+    cls=CostlensGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="COSTLENS_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    help="DuckDB file where runs, requests and results are stored (env COSTLENS_DB).",
+)
+@click.option(
+    "--pricing",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="COSTLENS_PRICING",
+    default=None,
+    help="Price table CSV replacing the shipped data/pricing.csv (env COSTLENS_PRICING).",
+)
+@click.option(
+    "--extra-pricing",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
+    help="Price table CSV layered on top: its rows replace every row of each model it names (repeatable).",
+)
+@click.option(
+    "--aliases",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
+    help="Extra alias,model CSV layered on the shipped data/model_aliases.csv (repeatable).",
+)
+@click.option(
+    "--fallback-pricing",
+    metavar="FILE|genai-prices",
+    multiple=True,
+    help="Price sheet for models the main sheet does not know, consulted in order (repeatable); "
+    "'genai-prices' imports the installed genai-prices data on the fly. Such requests say so in price_note.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="costlens")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    db: Path,
+    pricing: Path | None,
+    extra_pricing: tuple[Path, ...],
+    aliases: tuple[Path, ...],
+    fallback_pricing: tuple[str, ...],
+    debug: bool,
+) -> None:
+    """Know exactly what LLM chat traffic costs, and what it would cost on another model."""
+    ctx.meta["costlens.debug"] = debug
+    ctx.obj = State(
+        Settings(
+            db_path=db,
+            pricing_path=pricing,
+            extra_pricing=extra_pricing,
+            extra_aliases=aliases,
+            fallback_pricing=fallback_pricing,
+        ),
+        debug,
+    )
+
+
+# Each command module holds one command group; registering them here keeps the modules free of the group.
+for _command in (
+    replay.replay,
+    run.run,
+    estimate.estimate,
+    summary.summary,
+    summary.runs,
+    export.export,
+    report.report,
+    pricing.pricing,
+    sim.serve_sim,
+):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    cli(prog_name="costlens", auto_envvar_prefix=None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

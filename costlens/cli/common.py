@@ -1,0 +1,157 @@
+"""What every command shares: exit codes, the global State, option decorators, money display,
+the console, and the redaction of the stored command line.
+
+Kept apart from the commands so each command module stays one job: parse, call one library
+function, render.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+
+from costlens.errors import ConfigError
+from costlens.money.decimal_text import format_decimal
+from costlens.report.filters import Filters, parse_when
+from costlens.session import Settings
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1  # finished, but some lines were rejected or some requests failed (all recorded)
+EXIT_USAGE = 2
+EXIT_BUDGET = 3
+EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Option names whose value is a secret: --api-key, --token, --auth-token, --password...
+# (not --max-tokens, and not --api-key-env, whose value is only a variable's name).
+_SECRET_OPTION = re.compile(r"(key|secret|password|passwd|authorization|bearer|(^|-)token)$", re.IGNORECASE)
+_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+\S+)")
+
+
+def redacted_command_line(argv: Sequence[str]) -> str:
+    """The command line as run, with anything that looks like a secret replaced by ***."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        if arg.startswith("--") and _SECRET_OPTION.search(arg.split("=", 1)[0].lstrip("-")):
+            if "=" in arg:
+                out.append(arg.split("=", 1)[0] + "=***")
+            else:
+                out.append(arg)
+                hide_next = True
+            continue
+        out.append(_SECRET_VALUE.sub("***", arg))
+    return shlex.join(["costlens", *out])
+
+
+class State:
+    """Global options, resolved once."""
+
+    def __init__(self, settings: Settings, debug: bool) -> None:
+        self.settings = settings
+        self.debug = debug
+
+
+def make_console(stderr: bool = False) -> Console:
+    # Under cron there is no terminal: rich then prints plain text, no colour or cursor codes.
+    return Console(
+        stderr=stderr, highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200
+    )
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"costlens: error: {message}", err=True)
+    sys.exit(code)
+
+
+def parse_tags(values: Sequence[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--tag {value!r}: expected KEY=VALUE")
+        tags[key.strip()] = val.strip()
+    return tags
+
+
+def make_filters(
+    run_ids: Sequence[int],
+    since: str | None,
+    until: str | None,
+    models: Sequence[str] = (),
+    tags: Sequence[str] = (),
+) -> Filters:
+    return Filters(
+        run_ids=tuple(run_ids),
+        since=parse_when(since, option="--since") if since else None,
+        until=parse_when(until, option="--until") if until else None,
+        models=tuple(models),
+        tags=parse_tags(tags),
+    )
+
+
+def filter_options(func: F) -> F:
+    func = click.option("--until", metavar="WHEN", help="Only requests before this UTC date/datetime.")(func)
+    func = click.option("--since", metavar="WHEN", help="Only requests at or after this UTC date/datetime.")(
+        func
+    )
+    func = click.option(
+        "--run", "run_ids", type=int, multiple=True, metavar="ID", help="Only this run (repeatable)."
+    )(func)
+    return func
+
+
+def money(value: Decimal | None, places: int = 6) -> str:
+    """Display only: exact values stay exact in --json and exports."""
+    if value is None:
+        return "unpriced"
+    if value == 0:
+        return "$0"
+    if abs(value) >= 1:
+        return "$" + format(value.quantize(Decimal("0.01")), ",f")
+    return "$" + format_decimal(
+        value.quantize(Decimal(1).scaleb(-places)) if value.adjusted() > -places else value
+    )
+
+
+TIERS = ["auto", "standard", "batch", "flex", "priority"]
+
+
+def run_labels(command: F) -> F:
+    """--run-name and --tag, shared by the commands that create runs."""
+    command = click.option(
+        "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable)."
+    )(command)
+    return click.option(
+        "--run-name", help="Name for the run (runs with the same name are compared over time)."
+    )(command)
+
+
+class Usd(click.ParamType):  # type: ignore[type-arg]
+    """A USD amount, kept exact (Decimal)."""
+
+    name = "USD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Decimal:
+        if isinstance(value, Decimal):
+            return value
+        try:
+            amount = Decimal(str(value).strip().removeprefix("$"))
+        except ArithmeticError:
+            self.fail(f"{value!r} is not an amount of USD such as 5 or 0.25", param, ctx)
+        if not amount.is_finite() or amount < 0:
+            self.fail(f"{value!r} is not a non-negative amount of USD", param, ctx)
+        return amount

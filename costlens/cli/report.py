@@ -1,0 +1,97 @@
+"""`costlens report`: the self-contained HTML cost report (or its figures as JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from costlens.cli.common import State, filter_options, make_filters
+from costlens.session import open_session
+
+
+@click.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write; default reports/costlens-report.html (.json with --format json); '-' = stdout.",
+)
+@filter_options
+@click.option("--model", "models", multiple=True, metavar="MODEL", help="Only this model (repeatable).")
+@click.option(
+    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable)."
+)
+@click.option(
+    "--tz",
+    default="UTC",
+    show_default=True,
+    metavar="ZONE",
+    help="Time zone for days and times on the page (IANA name, e.g. Europe/Paris).",
+)
+@click.option(
+    "--baseline",
+    metavar="MODEL",
+    help="Model the comparison is made against (default: the one with the most requests).",
+)
+@click.option(
+    "--plotly",
+    "plotly_mode",
+    type=click.Choice(["inline", "cdn"]),
+    default="inline",
+    show_default=True,
+    help="Embed plotly.js once (the file opens offline) or load it from the plotly CDN (~4.7 MB smaller).",
+)
+@click.option("--title", default=None, help="Page title (default: costlens report).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "json"]),
+    default="html",
+    show_default=True,
+    help="The HTML page, or the same aggregates as JSON (money as exact decimal strings).",
+)
+@click.pass_obj
+def report(
+    state: State,
+    out: Path | None,
+    run_ids: tuple[int, ...],
+    since: str | None,
+    until: str | None,
+    models: tuple[str, ...],
+    tags: tuple[str, ...],
+    tz: str,
+    baseline: str | None,
+    plotly_mode: str,
+    title: str | None,
+    fmt: str,
+) -> None:
+    """Write one self-contained HTML cost report (or its figures as JSON) for the selected requests.
+
+    Set COSTLENS_REPORT_TIME (ISO datetime) to fix the generation time: the same data then
+    gives a byte-identical file."""
+    filters = make_filters(run_ids, since, until, models, tags)
+    from costlens.report.data import build_report_data
+    from costlens.report.html import render_html, render_json, report_time, write_report  # imported on use
+
+    now = report_time()
+    with open_session(state.settings) as session:
+        data = build_report_data(
+            session.conn,
+            filters,
+            prices=session.prices,
+            as_of=now,
+            baseline=baseline,
+            tz=tz,
+            db_path=str(state.settings.db_path),
+        )
+    if fmt == "json":
+        text = render_json(data)
+    else:
+        text = render_html(data, plotly_mode=plotly_mode, title=title, generated_at=now)  # type: ignore[arg-type]
+    if out is not None and str(out) == "-":
+        click.echo(text, nl=False)
+        return
+    path = out or Path(f"reports/costlens-report.{fmt}")
+    write_report(path, text)
+    click.echo(f"wrote report to {path}", err=True)

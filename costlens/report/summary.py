@@ -1,0 +1,201 @@
+"""Per-model cost summary and the list of runs — aggregated in DuckDB over ``request_costs``.
+
+Sums stay DECIMAL in SQL. Ratios (cost per 1K requests) are computed here with
+Python ``Decimal``, on a handful of aggregated rows, because DuckDB's decimal
+division returns DOUBLE.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from costlens.money.decimal_text import format_decimal
+from costlens.report.filters import Filters
+
+__all__ = ["ModelSummary", "RunInfo", "Summary", "list_runs", "summarize"]
+
+_SUMMARY_SQL = """
+SELECT
+    grouping(model) AS is_total,
+    model,
+    count(*) AS requests,
+    count(*) FILTER (WHERE status = 'error') AS errors,
+    coalesce(sum(prompt_tokens), 0) AS input_tokens,
+    coalesce(sum(cached_tokens), 0) AS cached_tokens,
+    coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
+    coalesce(sum(completion_tokens), 0) AS output_tokens,
+    coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens,
+    sum(input_cost_usd) FILTER (WHERE priced) AS input_cost_usd,
+    sum(output_cost_usd) FILTER (WHERE priced) AS output_cost_usd,
+    sum(cost_usd) FILTER (WHERE priced) AS cost_usd,
+    count(*) FILTER (WHERE priced) AS priced,
+    count(*) FILTER (WHERE NOT priced) AS unpriced,
+    count(*) FILTER (WHERE tier_fallback) AS tier_fallback,
+    count(*) FILTER (WHERE sheet_fallback) AS sheet_fallback,
+    coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) FILTER (WHERE NOT priced), 0)
+        AS unpriced_tokens,
+    min(occurred_at) AS first_at,
+    max(occurred_at) AS last_at
+FROM request_costs c
+WHERE {where}
+GROUP BY ROLLUP (model)
+ORDER BY is_total, cost_usd DESC NULLS LAST, model
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    model: str
+    requests: int
+    errors: int
+    input_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    input_cost_usd: Decimal | None
+    output_cost_usd: Decimal | None
+    cost_usd: Decimal | None
+    priced: int
+    unpriced: int
+    tier_fallback: int
+    unpriced_tokens: int
+    # Priced by a --fallback-pricing sheet (the main sheet does not know the model); part of ``priced``.
+    sheet_fallback: int = 0
+
+    @property
+    def cost_per_1k_requests(self) -> Decimal | None:
+        """Mean cost of a priced request, times 1,000."""
+        if self.cost_usd is None or self.priced == 0:
+            return None
+        return self.cost_usd * 1000 / self.priced
+
+    def as_json(self) -> dict[str, Any]:
+        def money(value: Decimal | None) -> str | None:
+            return None if value is None else format_decimal(value)
+
+        return {
+            "model": self.model,
+            "requests": self.requests,
+            "errors": self.errors,
+            "input_tokens": self.input_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "output_tokens": self.output_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "input_cost_usd": money(self.input_cost_usd),
+            "output_cost_usd": money(self.output_cost_usd),
+            "cost_usd": money(self.cost_usd),
+            "cost_per_1k_requests_usd": money(self.cost_per_1k_requests),
+            "priced": self.priced,
+            "unpriced": self.unpriced,
+            "tier_fallback": self.tier_fallback,
+            "priced_by_fallback_sheet": self.sheet_fallback,
+            "unpriced_tokens": self.unpriced_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    models: tuple[ModelSummary, ...]
+    total: ModelSummary
+
+    def as_json(self) -> dict[str, Any]:
+        return {"models": [m.as_json() for m in self.models], "total": self.total.as_json()}
+
+
+def summarize(conn: duckdb.DuckDBPyConnection, filters: Filters | None = None) -> Summary:
+    where, params = (filters or Filters()).where("c")
+    cursor = conn.execute(_SUMMARY_SQL.format(where=where), params)
+    names = [d[0] for d in cursor.description or ()]
+    models: list[ModelSummary] = []
+    total: ModelSummary | None = None
+    for raw in cursor.fetchall():
+        row: dict[str, Any] = dict(zip(names, raw, strict=True))
+        is_total = bool(row.pop("is_total"))
+        row.pop("first_at")
+        row.pop("last_at")
+        if is_total:
+            row["model"] = "TOTAL"
+        item = ModelSummary(**row)
+        if is_total:
+            total = item
+        else:
+            models.append(item)
+    if total is None:  # no rows at all: ROLLUP still yields the grand total, but be safe
+        total = ModelSummary("TOTAL", 0, 0, 0, 0, 0, 0, 0, None, None, None, 0, 0, 0, 0)
+    return Summary(tuple(models), total)
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: int
+    name: str | None
+    kind: str
+    status: str
+    source_file: str | None
+    started_at: str
+    finished_at: str | None
+    lines_read: int | None
+    lines_stored: int | None
+    lines_rejected: int | None
+    tags: dict[str, str]
+    requests: int
+    cost_usd: Decimal | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "source_file": self.source_file,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "lines_read": self.lines_read,
+            "lines_stored": self.lines_stored,
+            "lines_rejected": self.lines_rejected,
+            "tags": self.tags,
+            "requests": self.requests,
+            "cost_usd": None if self.cost_usd is None else format_decimal(self.cost_usd),
+        }
+
+
+def list_runs(conn: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> list[RunInfo]:
+    rows = conn.execute(
+        """
+        SELECT r.run_id, r.name, r.kind, r.status, r.source_file,
+               strftime(r.started_at, '%Y-%m-%d %H:%M:%S'), strftime(r.finished_at, '%Y-%m-%d %H:%M:%S'),
+               r.lines_read, r.lines_stored, r.lines_rejected, coalesce(CAST(r.tags AS VARCHAR), '{}'),
+               coalesce(c.requests, 0), c.cost_usd
+        FROM runs r
+        LEFT JOIN (SELECT run_id, count(*) AS requests, sum(cost_usd) FILTER (WHERE priced) AS cost_usd
+                   FROM request_costs GROUP BY run_id) c ON c.run_id = r.run_id
+        ORDER BY r.run_id DESC
+        """
+        + (" LIMIT ?" if limit else ""),
+        [limit] if limit else [],
+    ).fetchall()
+    return [
+        RunInfo(
+            run_id=row[0],
+            name=row[1],
+            kind=row[2],
+            status=row[3],
+            source_file=row[4],
+            started_at=row[5],
+            finished_at=row[6],
+            lines_read=row[7],
+            lines_stored=row[8],
+            lines_rejected=row[9],
+            tags=json.loads(row[10]),
+            requests=row[11],
+            cost_usd=row[12],
+        )
+        for row in rows
+    ]
