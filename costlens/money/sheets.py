@@ -28,7 +28,7 @@ def _builtin(name: str) -> PriceFile:
     from costlens.money.sources.writer import render_csv
 
     result = get_source(name).load(None)
-    return parse_price_sheet(render_csv(result), label=result.label)
+    return parse_price_sheet(render_csv(result), label=result.source)
 
 
 def resolve_sheet(spec: str) -> tuple[str, SheetSpec]:
