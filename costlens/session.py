@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from costlens.errors import StoreError
+from costlens.errors import ConfigError, StoreError
 from costlens.money.costs import install_cost_view
 from costlens.money.pricing import (
     PriceTable,
@@ -24,11 +24,22 @@ from costlens.money.pricing import (
     load_price_table,
     register_prices,
 )
-from costlens.money.sheets import resolve_sheet
+from costlens.money.sheets import resolve_sheet, sheet_label
 from costlens.store.db import open_store
 from costlens.store.macros import install_macros
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_DB", "Session", "Settings", "open_session"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_DB",
+    "MAIN_SHEET",
+    "CompareSheet",
+    "Session",
+    "Settings",
+    "load_compare_sheets",
+    "load_sheet_alone",
+    "open_session",
+    "register_compare_sheets",
+]
 
 DEFAULT_DB = "costlens.duckdb"
 # Where `costlens run` sends requests unless told otherwise (here, so the CLI need not import run.py).
@@ -94,3 +105,83 @@ def open_session(settings: Settings) -> Iterator[Session]:
         except duckdb.Error as e:
             raise StoreError(f"cannot prepare database {settings.db_path}: {e}") from e
         yield Session(conn, prices, settings)
+
+
+# --- other sheets priced side by side (--compare-pricing, pricing diff) ------------------------
+
+MAIN_SHEET = "main"
+"""What the price table in force (shipped or --pricing, layers and fallbacks) is called next to others."""
+
+
+@dataclass(frozen=True)
+class CompareSheet:
+    """A sheet to price the same usage on: its display name, the spec given, its table (priced alone)."""
+
+    name: str
+    spec: str
+    table: PriceTable
+
+
+def load_sheet_alone(settings: Settings, spec: str) -> PriceTable:
+    """The sheet ``spec`` (a CSV path or a built-in name) with the alias files and nothing else.
+
+    No ``--extra-pricing`` layers and no ``--fallback-pricing`` sheets: a compared sheet prices
+    exactly what ``--pricing FILE`` alone would, and a model it does not know stays unpriced
+    instead of being priced, unseen, by the main table's fallbacks.
+    """
+    _, sheet = resolve_sheet(spec)
+    # load_price_table takes a parsed sheet (a built-in source) for its main sheet as well as paths.
+    return load_price_table(sheet, settings.alias_files())
+
+
+def _split_name(value: str, option: str) -> tuple[str, str]:
+    """``NAME=FILE`` or ``FILE`` -> (name, spec); the name defaults to the spec as given."""
+    name, sep, spec = value.partition("=")
+    if not sep:
+        return sheet_label(value), value
+    name, spec = name.strip(), spec.strip()
+    if not name:
+        raise ConfigError(f"{option} {value!r}: empty NAME (write NAME=FILE, or FILE alone)")
+    if not spec:
+        raise ConfigError(f"{option} {value!r}: empty FILE after {name}=")
+    return name, spec
+
+
+def load_compare_sheets(
+    settings: Settings, values: Sequence[str], *, option: str = "--compare-pricing"
+) -> list[CompareSheet]:
+    """Parse ``[NAME=]FILE`` values and load each sheet alone; call before opening the database.
+
+    Names are checked first (empty or repeated names, or the main sheet's own name, are a
+    ConfigError), then every sheet is read and validated (a PricingError names file:line:column),
+    so a bad option never gets as far as the database.
+    """
+    named = [_split_name(value, option) for value in values]
+    seen: set[str] = set()
+    for name, _ in named:
+        if name == MAIN_SHEET:
+            raise ConfigError(
+                f"{option}: {name!r} names the price table in force; give the sheet another NAME="
+            )
+        if name in seen:
+            raise ConfigError(f"{option}: sheet name {name!r} given twice (tell them apart with NAME=FILE)")
+        seen.add(name)
+    return [CompareSheet(name, spec, load_sheet_alone(settings, spec)) for name, spec in named]
+
+
+def register_compare_sheets(session: Session, sheets: Sequence[CompareSheet]) -> list[tuple[str, str]]:
+    """Register each sheet under ``_cmp1``, ``_cmp2``, ... and install its cost view.
+
+    Returns ``(name, suffix)`` pairs: ``request_costs{suffix}`` prices every request of the
+    session on that sheet with the same SQL as ``request_costs``.
+    """
+    pairs: list[tuple[str, str]] = []
+    for number, sheet in enumerate(sheets, start=1):
+        suffix = f"_cmp{number}"
+        try:
+            register_prices(session.conn, sheet.table, suffix)
+            install_cost_view(session.conn, suffix)
+        except duckdb.Error as e:
+            raise StoreError(f"cannot price on sheet {sheet.name}: {e}") from e
+        pairs.append((sheet.name, suffix))
+    return pairs

@@ -9,10 +9,20 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from costlens.cli.common import EXIT_PARTIAL, State, make_console
+from costlens.cli.common import EXIT_PARTIAL, State, filter_options, make_console, make_filters
+from costlens.cli.summary import print_comparison
+from costlens.money.diff import SheetDiff, diff_sheets
 from costlens.money.pricing import alias_warnings, load_price_table, price_rows_for_display
+from costlens.money.sheets import sheet_label
+from costlens.report.compare import SheetComparison, compare_sheets
 from costlens.report.filters import parse_when
-from costlens.session import load_prices, open_session
+from costlens.session import (
+    CompareSheet,
+    load_prices,
+    load_sheet_alone,
+    open_session,
+    register_compare_sheets,
+)
 from costlens.store.db import utcnow
 
 
@@ -130,3 +140,146 @@ def pricing_which(
         console.print(f"price_note: {result.note}", markup=False)
     if result.outcome == "unpriced":
         sys.exit(EXIT_PARTIAL)
+
+
+_SOURCE_NAMES = ("genai-prices", "litellm", "openrouter", "models-dev")
+
+
+@pricing.command("import")
+@click.argument("source", type=click.Choice(_SOURCE_NAMES))
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Price sheet CSV to write (atomically; nothing is written if the source is malformed).",
+)
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    metavar="P",
+    help="Only this provider's models (repeatable; earlier ones win when an id is under several).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the outcome (counts and every listed item) as JSON."
+)
+def pricing_import(
+    source: str, file: Path | None, out: Path, providers: tuple[str, ...], as_json: bool
+) -> None:
+    """Write a price sheet in costlens's CSV format from a maintained price database, offline:
+    genai-prices (the installed package's bundled data; no FILE), or a saved LiteLLM
+    model_prices_and_context_window.json, OpenRouter /api/v1/models response or models.dev
+    api.json (FILE). What cannot be expressed is listed with model and reason."""
+    from costlens.money.sources import import_to_file  # imported on use
+
+    result = import_to_file(source, file, out, providers)
+    counts = {kind: len(result.listed_as(kind)) for kind in ("skipped", "omitted", "rounded", "duplicate")}
+    rows = sum(1 for r in result.rows if not r.match)
+    matches = len(result.rows) - rows
+    if as_json:
+        payload = {
+            "source": result.source,
+            "out": str(out),
+            "models_imported": result.models_imported,
+            "models_skipped": result.models_skipped,
+            "price_rows": rows,
+            "match_rows": matches,
+            "listed": [
+                {"kind": x.kind, "model": x.model, "provider": x.provider, "reason": x.reason}
+                for x in result.listed
+            ],
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    err = make_console(stderr=True)
+    for item in result.listed:
+        if item.kind != "duplicate":
+            err.print(f"{item.kind}: {item.provider}/{item.model}: {item.reason}", markup=False)
+    click.echo(
+        f"wrote {out}: {result.models_imported:,} models ({rows:,} price rows, {matches:,} match rows) from "
+        f"{result.source}; {counts['skipped']:,} skipped, {counts['omitted']:,} prices omitted, "
+        f"{counts['rounded']:,} rounded, {counts['duplicate']:,} ids also under another provider (see --json)"
+    )
+
+
+def print_sheet_diff(diff: SheetDiff) -> None:
+    console = make_console()
+    console.print(f"Price rows: {diff.old} -> {diff.new}", markup=False)
+    for row in diff.rows:
+        if row.kind == "changed":
+            detail = ", ".join(
+                f"{c.column} {c.old or '(empty)'} -> {c.new or '(empty)'}" for c in row.changes
+            )
+        else:
+            shown = {k: v for k, v in row.cells.items() if k != "model" and (k, v) != ("currency", "USD")}
+            detail = ", ".join(f"{k}={v}" for k, v in shown.items())
+        console.print(f"  {row.kind:<8} {row.label}: {detail}", markup=False)
+    for m in diff.matches:
+        console.print(f"  {'match ' + m.kind:<14} {m.rule} -> {m.model}", markup=False)
+    console.print(
+        f"{diff.count('added'):,} added, {diff.count('removed'):,} removed, {diff.count('changed'):,} changed, "
+        f"{diff.unchanged:,} unchanged; match rows: "
+        f"{sum(m.kind == 'added' for m in diff.matches):,} added, "
+        f"{sum(m.kind == 'removed' for m in diff.matches):,} removed.",
+        markup=False,
+    )
+
+
+@pricing.command("diff")
+@click.argument("old", metavar="OLD")
+@click.argument("new", metavar="NEW")
+@filter_options
+@click.option(
+    "--model", "models", multiple=True, metavar="MODEL", help="Only traffic of this model (repeatable)."
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only traffic of runs with this tag (repeatable).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON: cells as plain decimals, money as exact strings."
+)
+@click.pass_obj
+def pricing_diff(
+    state: State,
+    old: str,
+    new: str,
+    run_ids: tuple[int, ...],
+    since: str | None,
+    until: str | None,
+    models: tuple[str, ...],
+    tags: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Compare two price sheets OLD and NEW (CSV paths or genai-prices): rows added, removed and
+    changed (cell by cell) and match rows added or removed; then, when the database (--db) exists,
+    what the selected traffic costs on each sheet and the difference (NEW - OLD, over the requests
+    priced on both). Each sheet is priced alone, with the alias files and no fallback sheet.
+    The filters select traffic only; the sheet diff covers every row. Nothing is stored."""
+    filters = make_filters(run_ids, since, until, models, tags)
+    old_name, new_name = sheet_label(old), sheet_label(new)
+    sheets = [
+        CompareSheet(old_name, old, load_sheet_alone(state.settings, old)),
+        CompareSheet(new_name, new, load_sheet_alone(state.settings, new)),
+    ]
+    diff = diff_sheets(sheets[0].table, sheets[1].table, old_name=old_name, new_name=new_name)
+    traffic: SheetComparison | None = None
+    if state.settings.db_path.exists():
+        with open_session(state.settings) as session:
+            (base, other) = register_compare_sheets(session, sheets)
+            traffic = compare_sheets(session.conn, filters, [other], base=base)
+    else:
+        click.echo(
+            f"costlens: no database: only the sheet diff ({state.settings.db_path} does not exist)", err=True
+        )
+    if as_json:
+        payload = {"diff": diff.as_json(), "traffic": None if traffic is None else traffic.as_json()}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    print_sheet_diff(diff)
+    if traffic is not None:
+        print_comparison(traffic, title=f"Selected traffic on {old_name} and {new_name}")

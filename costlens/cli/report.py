@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from costlens.cli.common import State, filter_options, make_filters
-from costlens.session import open_session
+from costlens.cli.summary import compare_pricing_option
+from costlens.session import load_compare_sheets, open_session, register_compare_sheets
 
 
 @click.command()
@@ -43,6 +44,7 @@ from costlens.session import open_session
     help="Embed plotly.js once (the file opens offline) or load it from the plotly CDN (~4.7 MB smaller).",
 )
 @click.option("--title", default=None, help="Page title (default: costlens report).")
+@compare_pricing_option
 @click.option(
     "--format",
     "fmt",
@@ -64,13 +66,16 @@ def report(
     baseline: str | None,
     plotly_mode: str,
     title: str | None,
+    compare: tuple[str, ...],
     fmt: str,
 ) -> None:
     """Write one self-contained HTML cost report (or its figures as JSON) for the selected requests.
 
     Set COSTLENS_REPORT_TIME (ISO datetime) to fix the generation time: the same data then
-    gives a byte-identical file."""
+    gives a byte-identical file. With --compare-pricing the page adds a section "Price sheets
+    side by side": the same requests on each named sheet, with the differences."""
     filters = make_filters(run_ids, since, until, models, tags)
+    sheets = load_compare_sheets(state.settings, compare)  # validated before the database is opened
     from costlens.report.data import build_report_data
     from costlens.report.html import render_html, render_json, report_time, write_report  # imported on use
 
@@ -84,6 +89,7 @@ def report(
             baseline=baseline,
             tz=tz,
             db_path=str(state.settings.db_path),
+            compare=register_compare_sheets(session, sheets),
         )
     if fmt == "json":
         text = render_json(data)

@@ -3,13 +3,98 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, TypeVar
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from costlens.cli.common import State, filter_options, make_console, make_filters, money
+from costlens.report.compare import SheetComparison, SheetCost, compare_sheets
 from costlens.report.summary import Summary, list_runs, summarize
-from costlens.session import open_session
+from costlens.session import load_compare_sheets, open_session, register_compare_sheets
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+COMPARE_HELP = (
+    "Also price the same requests on this sheet (a price CSV, or genai-prices) and show the cost "
+    "next to the main one, with the difference (repeatable). NAME defaults to FILE as given. Each "
+    "such sheet is priced alone: that sheet and the alias files, without --extra-pricing or "
+    "--fallback-pricing, so a model it does not know is unpriced there."
+)
+
+
+def compare_pricing_option(command: F) -> F:
+    """--compare-pricing [NAME=]FILE, shared by summary and report."""
+    return click.option(
+        "--compare-pricing",
+        "compare",
+        multiple=True,
+        metavar="[NAME=]FILE|genai-prices",
+        help=COMPARE_HELP,
+    )(command)
+
+
+def signed_money(value: Decimal | None) -> str:
+    """A difference for display: -$0.009, +$1.25, $0; '-' when there is none."""
+    if value is None:
+        return "-"
+    if value == 0:
+        return "$0"
+    return ("-" if value < 0 else "+") + money(abs(value))
+
+
+def signed_percent(value: Decimal | None) -> str:
+    if value is None:
+        return "-"
+    text = format((value * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP), "f")
+    return ("+" if value > 0 else "") + text + "%"
+
+
+def _coverage(cost: SheetCost, requests: int) -> str:
+    text = f"{cost.sheet}: {cost.priced:,} of {requests:,} priced"
+    if cost.sheet_fallback:
+        text += f" ({cost.sheet_fallback:,} by a fallback sheet)"
+    text += f", {cost.unpriced:,} unpriced"
+    if cost.tier_fallback:
+        text += f", {cost.tier_fallback:,} at standard for lack of a tier price"
+    return text
+
+
+def print_comparison(comparison: SheetComparison, *, title: str = "Cost on other sheets") -> None:
+    console = make_console()
+    table = Table(title=title, title_justify="left")
+    table.add_column("model", justify="left")
+    table.add_column("requests", justify="right")
+    # Model and sheet names are data (file paths, ids from responses): Text, never rich markup.
+    table.add_column(Text(comparison.base), justify="right")
+    for name in comparison.sheets:
+        table.add_column(Text(name), justify="right")
+        table.add_column(Text(f"{name} - {comparison.base}"), justify="right")
+        table.add_column(Text(f"{name} change"), justify="right")
+    for row in (*comparison.rows, comparison.total):
+        cells: list[str | Text] = [Text(row.model), f"{row.requests:,}", money(row.base.cost_usd)]
+        for cost, diff in zip(row.sheets, row.differences, strict=True):
+            # A difference that leaves out requests priced on one side only gets a footnote mark.
+            cells += [
+                money(cost.cost_usd),
+                signed_money(diff.difference_usd) + ("*" if diff.partial else ""),
+                signed_percent(diff.relative_difference),
+            ]
+        table.add_row(*cells, end_section=bool(comparison.rows) and row is comparison.rows[-1])
+    console.print(table)
+    total = comparison.total
+    parts = [_coverage(c, total.requests) for c in (total.base, *total.sheets)]
+    console.print("Price coverage: " + "; ".join(parts) + ".", markup=False)
+    if comparison.partial:
+        counts = ", ".join(f"{d.sheet} {d.compared:,} of {total.requests:,}" for d in total.differences)
+        console.print(
+            f"* Differences are over the requests priced on both sheets only ({counts}); "
+            "a request unpriced on either side is left out of them.",
+            markup=False,
+        )
 
 
 def print_summary(summary: Summary) -> None:
@@ -22,7 +107,7 @@ def print_summary(summary: Summary) -> None:
         table.add_column(name, justify="left" if name == "model" else "right")
     for m in (*summary.models, summary.total):
         table.add_row(
-            m.model,
+            Text(m.model),  # a model id is data, never rich markup (a stray "[/]" would even raise)
             f"{m.requests:,}",
             f"{m.errors:,}",
             f"{m.input_tokens:,}",
@@ -62,6 +147,7 @@ def print_summary(summary: Summary) -> None:
 @click.option(
     "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable)."
 )
+@compare_pricing_option
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON: exact decimal strings, one object per model."
 )
@@ -73,16 +159,29 @@ def summary(
     until: str | None,
     models: tuple[str, ...],
     tags: tuple[str, ...],
+    compare: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Cost per model: requests, errors, tokens by bucket, cost, cost per 1K requests, price coverage."""
+    """Cost per model: requests, errors, tokens by bucket, cost, cost per 1K requests, price coverage.
+
+    With --compare-pricing, also the same requests' cost on each other sheet and the difference
+    (other - main, over the requests priced on both)."""
     filters = make_filters(run_ids, since, until, models, tags)
+    sheets = load_compare_sheets(state.settings, compare)  # validated before the database is opened
+    comparison: SheetComparison | None = None
     with open_session(state.settings) as session:
         result = summarize(session.conn, filters)
+        if sheets:
+            comparison = compare_sheets(session.conn, filters, register_compare_sheets(session, sheets))
     if as_json:
-        click.echo(json.dumps(result.as_json(), indent=2))
-    else:
-        print_summary(result)
+        payload = result.as_json()
+        if comparison is not None:
+            payload["compare"] = comparison.as_json()
+        click.echo(json.dumps(payload, indent=2))
+        return
+    print_summary(result)
+    if comparison is not None:
+        print_comparison(comparison)
 
 
 @click.command()

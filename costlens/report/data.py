@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
@@ -32,6 +32,7 @@ import duckdb
 from costlens import __version__
 from costlens.errors import ConfigError, StoreError
 from costlens.money.pricing import PriceTable
+from costlens.report.compare import SheetComparison, compare_sheets
 from costlens.report.filters import Filters
 
 __all__ = [
@@ -394,6 +395,8 @@ class ReportData:
     errors: tuple[ErrorRow, ...]
     top_requests: tuple[TopRequest, ...]
     method: Method
+    # --compare-pricing: the same requests on each named sheet (costlens.report.compare); None without it.
+    sheet_comparison: SheetComparison | None = None
 
     @property
     def latency_recorded(self) -> bool:
@@ -684,12 +687,15 @@ def build_report_data(
     baseline: str | None = None,
     tz: str = "UTC",
     db_path: str | None = None,
+    compare: Sequence[tuple[str, str]] = (),
 ) -> ReportData:
     """Aggregate the report's figures for the requests ``filters`` selects.
 
     ``conn`` must come from :func:`costlens.session.open_session` (cost view and TEMP
     ``prices`` installed). ``as_of`` (naive UTC) picks the price rows "in force now" for
     the what-if and is recorded in the footer; pass a fixed value for reproducible output.
+    ``compare`` names ``(name, suffix)`` sheets registered with
+    :func:`costlens.session.register_compare_sheets`: the "price sheets side by side" section.
     """
     filters = filters or Filters()
     tz = check_timezone(conn, tz)
@@ -699,10 +705,14 @@ def build_report_data(
     except duckdb.Error as e:
         raise StoreError(f"cannot select the report's requests: {e}") from e
     try:
-        return _build(conn, filters, prices=prices, as_of=as_of, baseline=baseline, tz=tz, db_path=db_path)
+        data = _build(conn, filters, prices=prices, as_of=as_of, baseline=baseline, tz=tz, db_path=db_path)
     finally:
         conn.execute("DROP TABLE IF EXISTS report_compare_rows")
         conn.execute("DROP TABLE IF EXISTS report_rows")
+    if not compare:
+        return data
+    # Straight from the cost views with the same Filters.where, like summary (not from report_rows).
+    return replace(data, sheet_comparison=compare_sheets(conn, filters, compare))
 
 
 def _build(

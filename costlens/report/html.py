@@ -515,6 +515,8 @@ def render_json(data: ReportData) -> str:
     payload = {"report": "costlens", "format_version": JSON_FORMAT_VERSION, **_plain(data)}
     payload["headline"]["runs"] = [{**run, "tags": dict(run["tags"])} for run in payload["headline"]["runs"]]
     payload["latency_recorded"] = data.latency_recorded
+    if data.sheet_comparison is None:  # only with --compare-pricing: without it the format is unchanged
+        del payload["sheet_comparison"]
     return json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
