@@ -16,8 +16,8 @@ import pytest
 from helpers import DATA
 
 from costlens import __version__
-from costlens.cli import summary as cli_module
 from costlens.cli import cli, redacted_command_line
+from costlens.cli import summary as cli_module
 from costlens.money.pricing import default_pricing_path
 
 SEED_MODELS = {
@@ -490,8 +490,8 @@ COMMANDS = list(_walk(cli))
 
 def test_every_command_is_walked():
     assert [" ".join(p) for p, _ in COMMANDS] == [
-        "", "estimate", "export", "pricing", "pricing check", "pricing show", "replay", "report", "run", "runs",
-        "serve-sim", "summary",
+        "", "estimate", "export", "pricing", "pricing check", "pricing diff", "pricing import", "pricing show",
+        "pricing which", "replay", "report", "run", "runs", "serve-sim", "summary",
     ]  # fmt: skip
 
 

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from helpers import Lines, write_jsonl
 
-from costlens.report import export as export_module
 from costlens.cli import cli
+from costlens.report import export as export_module
 from costlens.report.export import EXPORT_COLUMNS, export_rows
 from costlens.report.filters import Filters
 from costlens.session import Settings, open_session

@@ -6,8 +6,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from costlens.store import db as store
 from costlens.errors import StoreError
+from costlens.store import db as store
 from costlens.store.db import MIGRATIONS_TABLE, applied_migrations, migrate, open_store
 from costlens.store.migrations import MIGRATIONS, Migration
 
@@ -352,7 +352,9 @@ def test_migration_5_adds_the_1h_cache_write_bucket_as_unknown(conn, monkeypatch
     before = conn.execute("SELECT * FROM results").fetchall()
     monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
     assert migrate(conn) == [5]
-    after = conn.execute("SELECT * EXCLUDE (cache_write_1h_tokens), cache_write_1h_tokens FROM results").fetchall()
+    after = conn.execute(
+        "SELECT * EXCLUDE (cache_write_1h_tokens), cache_write_1h_tokens FROM results"
+    ).fetchall()
     assert after == [(*before[0], None)]
     assert schema(conn) == EXPECTED_SCHEMA
 

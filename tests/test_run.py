@@ -28,10 +28,10 @@ import httpx
 import pytest
 
 from costlens import tokens
-from costlens.store import db as store
 from costlens.errors import ConfigError, StoreError
 from costlens.send.run import RunOptions, RunOutcome, journal_dir, run_requests
 from costlens.session import Session, Settings, open_session
+from costlens.store import db as store
 
 KEY = "sk-test-TopSecret-4f8a9c2e7b1d6035"
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]

@@ -639,18 +639,14 @@ def _row_order(row: PriceRow) -> tuple[int, str, int, int, bool, datetime, str, 
     )
 
 
-def _match_order(m: MatchRow) -> tuple[int, int, int, str, str, str, int]:
-    """Most specific first: by kind (exact, prefix, suffix, contains, regex), longest pattern first."""
+def _match_order(m: MatchRow) -> tuple[int, int, int]:
+    """Most specific first: by kind (exact, prefix, suffix, contains, regex), longest pattern first.
+
+    The sort is stable over the rows in load order, so among equally specific rows the first
+    in the sheet wins (regex rows keep their file order).
+    """
     regex = m.kind == "regex"
-    return (
-        m.sheet,
-        MATCH_KINDS.index(m.kind),
-        0 if regex else -len(m.pattern),
-        m.pattern,
-        m.model.lower(),
-        m.file,
-        m.line,
-    )
+    return (m.sheet, MATCH_KINDS.index(m.kind), 0 if regex else -len(m.pattern))
 
 
 SheetSpec = Sequence[Path] | PriceFile
@@ -658,23 +654,33 @@ SheetSpec = Sequence[Path] | PriceFile
 
 
 def _layer(files: Sequence[PriceFile], sheet: int) -> tuple[list[PriceRow], list[MatchRow]]:
-    """A later file replaces every row (and match row) of each model it names."""
-    by_model: dict[str, tuple[list[PriceRow], list[MatchRow]]] = {}
-    for parsed in files:
-        layer: dict[str, tuple[list[PriceRow], list[MatchRow]]] = {}
+    """A later file replaces every row (and match row) of each model it names.
+
+    Match rows come back in load order (file by file, line by line), which breaks ties in
+    :func:`_match_order`.
+    """
+    owner: dict[str, int] = {}
+    for i, parsed in enumerate(files):
         for row in parsed.rows:
-            layer.setdefault(row.model.lower(), ([], []))[0].append(replace(row, sheet=sheet))
-        for m in parsed.matches:
-            layer[m.model.lower()][1].append(replace(m, sheet=sheet))
-        by_model.update(layer)
-    rows = [row for rows, _ in by_model.values() for row in rows]
-    matches = [m for _, ms in by_model.values() for m in ms]
+            owner[row.model.lower()] = i
+    rows = [
+        replace(row, sheet=sheet)
+        for i, parsed in enumerate(files)
+        for row in parsed.rows
+        if owner[row.model.lower()] == i
+    ]
+    matches = [
+        replace(m, sheet=sheet)
+        for i, parsed in enumerate(files)
+        for m in parsed.matches
+        if owner[m.model.lower()] == i
+    ]
     _check_overlaps(rows, column=None)
     return rows, matches
 
 
 def load_price_table(
-    price_paths: Sequence[Path],
+    price_paths: SheetSpec,
     alias_paths: Sequence[Path],
     *,
     fallbacks: Sequence[tuple[str, SheetSpec]] = (),
