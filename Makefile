@@ -40,6 +40,9 @@ demo: $(STAMP)
 	@$(BIN)/costlens --db $(DEMO_DB) runs
 	@echo "Recorded batch results (replayed):"
 	@$(BIN)/costlens --db $(DEMO_DB) summary --tag job=nightly-support
+	@echo "The same recorded traffic at list price (genai-prices' bundled data, imported on the fly):"
+	@$(BIN)/costlens --db $(DEMO_DB) summary --tag job=nightly-support --compare-pricing list-price=genai-prices \
+		> reports/demo-list-price.txt && sed -n '/^Cost on other sheets/,$$p' reports/demo-list-price.txt
 	@echo "SIMULATED run (costlens serve-sim, not a real provider):"
 	@$(BIN)/costlens --db $(DEMO_DB) summary --tag provider=simulated
 	@$(BIN)/costlens --db $(DEMO_DB) report --out $(DEMO_REPORT) --tag job=nightly-support \
