@@ -54,6 +54,8 @@ __all__ = [
     "PriceTable",
     "ServiceTier",
     "MATCH_KINDS",
+    "MAX_PLACES",
+    "PRICE_LIMIT",
     "MatchKind",
     "MatchRow",
     "PriceFile",
@@ -96,12 +98,12 @@ ALIAS_COLUMNS: Final = ("alias", "model")
 
 _TIER_BY_NAME: Final[dict[str, ServiceTier]] = {tier: tier for tier in SERVICE_TIERS}
 _CURRENCIES: Final = ("USD",)
-_MAX_PLACES: Final = 9
+MAX_PLACES: Final = 9
 # Far above any real price, and low enough that tokens (BIGINT, < 1e19) x price
 # never overflows the cost arithmetic (DECIMAL(38,9) then DECIMAL(38,15)).
-_PRICE_LIMIT: Final = Decimal(10) ** 6
+PRICE_LIMIT: Final = Decimal(10) ** 6
 _BIGINT_MAX: Final = 2**63 - 1
-_QUANTUM: Final = Decimal(1).scaleb(-_MAX_PLACES)
+_QUANTUM: Final = Decimal(1).scaleb(-MAX_PLACES)
 _DEC38: Final = Context(prec=38)
 # Deliberately narrower than Decimal(): no nan/inf, no "1_000", no surrounding text.
 _DECIMAL_RE: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -349,16 +351,16 @@ def _parse_price(cells: _Cells, name: str) -> Decimal | None:
         raise cells.fail(name, f"negative price {text!r} for {name}")
     if value == 0:
         return Decimal(0)
-    if value >= _PRICE_LIMIT:
+    if value >= PRICE_LIMIT:
         unit = "USD per request" if name == "per_request_usd" else "USD per 1M tokens"
         raise cells.fail(name, f"price {text!r} for {name} is too large (must be below 1000000 {unit})")
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite by the regex above
     trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
     places = max(0, -(exponent + trailing_zeros))
-    if places > _MAX_PLACES:
+    if places > MAX_PLACES:
         raise cells.fail(
-            name, f"price {text!r} for {name} has {places} decimal places; at most {_MAX_PLACES} are kept"
+            name, f"price {text!r} for {name} has {places} decimal places; at most {MAX_PLACES} are kept"
         )
     return value
 
@@ -437,11 +439,7 @@ def _parse_match(cells: _Cells) -> tuple[MatchKind, str]:
 
 
 def _parse_match_row(cells: _Cells, model: str) -> MatchRow:
-    stray = [
-        name
-        for name in cells.index
-        if name not in _MATCH_ROW_CELLS and cells.get(name) and name != "currency"
-    ]
+    stray = [name for name in cells.index if name not in _MATCH_ROW_CELLS and cells.get(name)]
     if stray:
         raise cells.fail(
             stray[0],

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import duckdb
 
 from costlens.errors import ConfigError, StoreError
+from costlens.money.decimal_text import format_decimal
 from costlens.money.quote import QuoteRequest, quote
 
 __all__ = ["Outcome", "Which", "which"]
@@ -71,8 +72,7 @@ class Which:
     def as_json(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
             if isinstance(value, Decimal):
-                text = format(value, "f")
-                return text.rstrip("0").rstrip(".") if "." in text else text
+                return format_decimal(value)
             if isinstance(value, datetime):
                 return value.isoformat()
             return value

@@ -34,6 +34,13 @@ from pathlib import Path
 from typing import Any, Final, Literal, Protocol, TypeVar
 
 from costlens.errors import ConfigError, PricingError
+from costlens.money.pricing import (
+    MAX_PLACES,
+    PRICE_COLUMNS,
+    PRICE_LIMIT,
+    SERVICE_TIERS,
+    ServiceTier,
+)
 
 __all__ = [
     "COLUMNS",
@@ -59,33 +66,10 @@ __all__ = [
     "value_error",
 ]
 
-ServiceTier = Literal["standard", "batch", "flex", "priority"]
 ListedKind = Literal["skipped", "omitted", "rounded", "duplicate"]
 
-SERVICE_TIERS: Final[tuple[ServiceTier, ...]] = ("standard", "batch", "flex", "priority")
-COLUMNS: Final = (
-    "model",
-    "match",
-    "provider",
-    "context_window",
-    "input_per_1m",
-    "output_per_1m",
-    "cached_input_per_1m",
-    "cache_write_per_1m",
-    "cache_write_1h_per_1m",
-    "reasoning_per_1m",
-    "per_request_usd",
-    "service_tier",
-    "min_prompt_tokens",
-    "effective_from",
-    "effective_to",
-    "currency",
-    "source",
-)
-MAX_PLACES: Final = 9
-# The sheet's own bound: far above any real price, low enough that tokens x price never
-# overflows the cost arithmetic.
-PRICE_LIMIT: Final = Decimal(10) ** 6
+# The sheet format is the price sheet reader's: one definition of its columns, tiers and bounds.
+COLUMNS: Final = PRICE_COLUMNS
 
 _QUANTUM: Final = Decimal(1).scaleb(-MAX_PLACES)
 # Enough digits that quantizing any value below PRICE_LIMIT to 9 places is exact but for the
