@@ -55,6 +55,7 @@ __all__ = [
     "ServiceTier",
     "MATCH_KINDS",
     "MAX_PLACES",
+    "PRICE_FIELDS",
     "PRICE_LIMIT",
     "MatchKind",
     "MatchRow",
@@ -113,7 +114,7 @@ _DATE_RE: Final = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
     re.IGNORECASE,
 )
-_PRICE_FIELDS: Final = (
+PRICE_FIELDS: Final = (
     "input_per_1m",
     "output_per_1m",
     "cached_input_per_1m",
@@ -465,7 +466,7 @@ def _parse_price_row(cells: _Cells) -> PriceRow | MatchRow:
         raise cells.fail("model", "empty model")
     if cells.get("match"):
         return _parse_match_row(cells, model)
-    prices = {name: _parse_price(cells, name) for name in _PRICE_FIELDS}
+    prices = {name: _parse_price(cells, name) for name in PRICE_FIELDS}
     effective_from = _parse_date(cells, "effective_from")
     effective_to = _parse_date(cells, "effective_to")
     if effective_from is not None and effective_to is not None and effective_from >= effective_to:
@@ -771,7 +772,7 @@ def _prices_arrow(table: PriceTable) -> pa.Table:
         "model_key": pa.array([r.model.lower() for r in rows], pa.string()),
         "provider": pa.array([r.provider for r in rows], pa.string()),
         "context_window": pa.array([r.context_window for r in rows], pa.int64()),
-        **{name: pa.array([_exact(getattr(r, name)) for r in rows], money) for name in _PRICE_FIELDS},
+        **{name: pa.array([_exact(getattr(r, name)) for r in rows], money) for name in PRICE_FIELDS},
         "service_tier": pa.array([r.service_tier for r in rows], pa.string()),
         "min_prompt_tokens": pa.array([r.min_prompt_tokens for r in rows], pa.int64()),
         "effective_from": pa.array([r.effective_from for r in rows], pa.timestamp("us")),

@@ -114,6 +114,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from costlens.errors import ConfigError
+from costlens.money.pricing import PRICE_FIELDS
 from costlens.money.sources.base import (
     SERVICE_TIERS,
     ImportResult,
@@ -165,15 +166,7 @@ _OMITTED_NAMES: Final[Mapping[str, str]] = {
     "input_document_kpages": "document page prices",
     "input_annotated_document_kpages": "annotated document page prices",
 }
-_PRICE_CELLS: Final = (
-    "input_per_1m",
-    "output_per_1m",
-    "cached_input_per_1m",
-    "cache_write_per_1m",
-    "cache_write_1h_per_1m",
-    "reasoning_per_1m",
-    "per_request_usd",
-)
+_PRICE_CELLS: Final = PRICE_FIELDS
 
 
 class GenaiPricesImporter:
