@@ -14,7 +14,7 @@ from costlens.cli.summary import print_comparison
 from costlens.money.diff import SheetDiff, diff_sheets
 from costlens.money.pricing import alias_warnings, load_price_table, price_rows_for_display
 from costlens.money.sheets import sheet_label
-from costlens.money.sources import SOURCES
+from costlens.money.sources import SOURCES, import_to_file
 from costlens.report.compare import SheetComparison, compare_sheets
 from costlens.report.filters import parse_when
 from costlens.session import (
@@ -169,7 +169,6 @@ def pricing_import(
     genai-prices (the installed package's bundled data; no FILE), or a saved LiteLLM
     model_prices_and_context_window.json, OpenRouter /api/v1/models response or models.dev
     api.json (FILE). What cannot be expressed is listed with model and reason."""
-    from costlens.money.sources import import_to_file  # noqa: PLC0415 - beside SOURCES, used only here
 
     result = import_to_file(source, file, out, providers)
     counts = {kind: len(result.listed_as(kind)) for kind in ("skipped", "omitted", "rounded", "duplicate")}
