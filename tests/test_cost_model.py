@@ -331,3 +331,24 @@ def test_bad_match_and_fee_cells_are_rejected_with_their_place(invoke, user_erro
     path = sheet(tmp_path / "bad.csv", rows)
     result = invoke("pricing", "check", path)
     user_error(result, 2, str(path), fragment)
+
+
+def test_report_coverage_line_counts_fallback_requests_apart(invoke, tmp_path):
+    main = sheet(tmp_path / "main.csv", [{"model": "gpt-4o", "input_per_1m": "1.25", "output_per_1m": "5"}])
+    fallback = sheet(
+        tmp_path / "list.csv", [{"model": "other-model", "input_per_1m": "1", "output_per_1m": "1"}]
+    )
+    usage = {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+    path = write_jsonl(tmp_path / "r.jsonl", [
+        L.openai("a", model="gpt-4o", usage=usage),
+        L.openai("b", model="other-model", usage=usage),
+    ])  # fmt: skip
+    g = ["--pricing", str(main), "--fallback-pricing", str(fallback)]
+    assert invoke(*g, "replay", path, "--tier", "standard").exit_code == 0
+    out = tmp_path / "r.html"
+    assert invoke(*g, "report", "--out", out).exit_code == 0
+    html = out.read_text(encoding="utf-8")
+    assert f"2 of 2 requests priced (1 of them by a fallback sheet: {fallback})" in html
+    data = json.loads(invoke(*g, "report", "--format", "json", "--out", "-").stdout)
+    coverage = data["headline"]["coverage"]
+    assert (coverage["sheet_fallback"], coverage["fallback_sheets"]) == (1, [str(fallback)])
