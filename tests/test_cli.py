@@ -166,14 +166,28 @@ def test_bad_option_values_exit_2(invoke, user_error, args, fragment):
 
 
 @pytest.mark.parametrize(
-    "args",
-    [("replay",), ("runs", "--limit", "0"), ("export", "--format", "xml", "--out", "x"), ("nope",)],
+    ("args", "fragment"),
+    [
+        (("replay",), "Missing argument 'FILES...'. (see 'costlens replay --help')"),
+        (("runs", "--limit", "0"), "Invalid value for '--limit': 0 is not in the range x>=1."),
+        (("export", "--format", "xml", "--out", "x"), "Invalid value for '--format': 'xml' is not one of"),
+        (("nope",), "No such command 'nope'. (see 'costlens --help')"),
+        (("--db", ".", "summary"), "Invalid value for '--db': File '.' is a directory."),
+        (("replay", "."), "Invalid value for 'FILES...': File '.' is a directory."),
+    ],
 )
-def test_click_usage_errors_exit_2_without_traceback(invoke, args):
+def test_click_usage_errors_are_one_error_line_exit_2(invoke, args, fragment):
+    """Click's own usage errors read like every other error: one `costlens: error:` line (issue 11)."""
     result = invoke(*args)
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    assert "Usage: costlens" in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("costlens: error: "), result.stderr
+    assert fragment in result.stderr
+
+
+def test_a_group_without_its_command_shows_its_help(invoke):
+    result = invoke("pricing")
+    assert result.exit_code == 2 and "Usage: costlens pricing" in result.output and "which" in result.output
 
 
 def test_a_bug_exits_4_with_a_plain_message_and_traceback_only_with_debug(invoke, monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,32 @@ __all__ = ["cli", "main", "redacted_command_line"]
 
 class CostlensGroup(click.Group):
     """Turns library errors into messages and exit codes, in one place."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click's own usage errors become one ``costlens: error:`` line too (exit 2), as README promises."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as e:
+            e.show()  # a group without a command: its help, as click prints it
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            message = " ".join(e.format_message().split())
+            if isinstance(e, click.UsageError) and e.ctx is not None:
+                message += f" (see '{e.ctx.command_path} --help')"
+            fail(message, e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("costlens: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -30,11 +30,37 @@ if TYPE_CHECKING:
     from costlens.send.run import RunOutcome
 
 
-def _resume_hint(run_id: int) -> str:
+def _resume_hint(run_id: int, budget: Decimal | None = None) -> str:
+    """The command line that continues run ``run_id``; with ``budget``, its --budget replaced by that one."""
     args = list(sys.argv[1:])
+    if budget is not None:
+        kept: list[str] = []
+        skip = False
+        for arg in args:
+            if skip:
+                skip = False
+                continue
+            if arg == "--budget":
+                skip = True
+                continue
+            if arg.startswith("--budget="):
+                continue
+            kept.append(arg)
+        args = [*kept, "--budget", format_decimal(budget)]
     if "--resume" not in args and not any(a.startswith("--resume=") for a in args):
         args += ["--resume", str(run_id)]
     return redacted_command_line(args)
+
+
+def _budget_advice(outcome: RunOutcome) -> str:
+    """How to continue after a budget stop: a resume whose --budget covers everything left."""
+    needed = outcome.budget_to_finish
+    if needed is None:
+        return f"Raise --budget and resume with: {_resume_hint(outcome.run_id)}"
+    return (
+        f"Spent {money(outcome.spent_usd)}; the rest is at most {money(outcome.remaining_worst_case_usd)}. "
+        f"Resume with: {_resume_hint(outcome.run_id, needed)}"
+    )
 
 
 def _run_summary(outcome: RunOutcome) -> str:
@@ -105,6 +131,12 @@ def _run_summary(outcome: RunOutcome) -> str:
 )
 @click.option("--budget", type=Usd(), help="Stop before spend could pass this many USD (exit 3).")
 @click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    help="max_tokens for every body that has neither max_tokens nor max_completion_tokens "
+    "(under --budget each request needs a bound).",
+)
+@click.option(
     "--allow-unpriced", is_flag=True, help="Under --budget, send to models without a price (uncounted)."
 )
 @click.option(
@@ -139,6 +171,7 @@ def run(
     timeout: float,
     stream: bool | None,
     budget: Decimal | None,
+    max_tokens: int | None,
     allow_unpriced: bool,
     tier: str,
     run_name: str | None,
@@ -171,6 +204,7 @@ def run(
             timeout=timeout,
             stream=stream,
             budget=budget,
+            max_tokens=max_tokens,
             allow_unpriced=allow_unpriced,
             tier=tier,  # type: ignore[arg-type]
             run_name=run_name,
@@ -202,8 +236,7 @@ def run(
         sys.exit(EXIT_INTERRUPTED)
     if outcome.status == "budget_stopped":
         click.echo(
-            f"costlens: budget reached: {outcome.run_unsent:,} requests not sent. "
-            f"Raise --budget and resume with: {_resume_hint(outcome.run_id)}",
+            f"costlens: budget reached: {outcome.run_unsent:,} requests not sent. " + _budget_advice(outcome),
             err=True,
         )
         sys.exit(EXIT_BUDGET)
@@ -235,6 +268,8 @@ def _run_json(o: RunOutcome) -> dict[str, Any]:
             "spent_usd": usd(o.spent_usd),
             "unpriced": o.unpriced,
             "budget_usd": usd(o.budget_usd),
+            "remaining_worst_case_usd": usd(o.remaining_worst_case_usd),
+            "budget_to_finish_usd": usd(o.budget_to_finish),
         },
         "this_invocation": {
             "sent": o.sent,

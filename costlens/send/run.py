@@ -44,7 +44,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -101,6 +101,8 @@ class RunOptions:
     # True/False force streaming on/off; None = as each request body says (default off).
     stream: bool | None = None
     budget: Decimal | None = None
+    # --max-tokens: the output bound of a body that has neither max_tokens nor max_completion_tokens.
+    max_tokens: int | None = None
     allow_unpriced: bool = False
     tier: RunTier = "auto"
     run_name: str | None = None
@@ -154,6 +156,17 @@ class RunOutcome:
     budget_usd: Decimal | None
     elapsed_s: float
     flushes: int
+    # Under --budget: the worst case of every request still without a successful result (what a
+    # resume would reserve); None without a budget or when some of them are unpriced.
+    remaining_worst_case_usd: Decimal | None = None
+
+    @property
+    def budget_to_finish(self) -> Decimal | None:
+        """A budget that lets a resume send everything left: spend so far + the remaining worst case, to the cent up."""
+        if self.remaining_worst_case_usd is None:
+            return None
+        total = (self.spent_usd or Decimal(0)) + self.remaining_worst_case_usd
+        return total.quantize(Decimal("0.01"), rounding=ROUND_CEILING)
 
     @property
     def rejects(self) -> tuple[Reject, ...]:
@@ -185,6 +198,8 @@ def _check_options(options: RunOptions) -> None:
         raise ConfigError("--timeout must be more than 0 seconds")
     if options.budget is not None and (not options.budget.is_finite() or options.budget < 0):
         raise ConfigError("--budget must be a non-negative amount of USD")
+    if options.max_tokens is not None and options.max_tokens < 1:
+        raise ConfigError("--max-tokens must be at least 1")
     if any(not m.strip() for m in options.models):
         raise ConfigError("--model must not be empty")
     if len(set(options.models)) != len(options.models):
@@ -512,10 +527,18 @@ WITH models AS (
 )
 SELECT row_number() OVER (ORDER BY q.line_no, m.ord) AS request_id, q.custom_id, q.line_no,
        coalesce(m.model, q.model) AS model, CAST(q.body AS VARCHAR) AS body,
-       coalesce($stream, q.stream, false) AS stream, q.max_tokens, q.n
+       coalesce($stream, q.stream, false) AS stream, __MAX_TOKENS__ AS max_tokens, q.n
 FROM cl_req_input q CROSS JOIN models m
 ORDER BY request_id
 """
+
+# --max-tokens fills the bound of a body that has none (neither max_tokens nor max_completion_tokens);
+# the parameters logged are those sent.
+_FILLED_MAX_TOKENS = (
+    "CASE WHEN q.max_tokens IS NULL AND json_extract(q.body, '$.max_completion_tokens') IS NULL "
+    "THEN CAST($max_tokens AS BIGINT) ELSE q.max_tokens END"
+)
+_CANDIDATES = _CANDIDATES.replace("__MAX_TOKENS__", _FILLED_MAX_TOKENS)
 
 _PENDING = """
 SELECT q.request_id, q.custom_id, q.line_no, q.requested_model AS model, CAST(i.body AS VARCHAR) AS body,
@@ -543,12 +566,12 @@ INSERT INTO request_params (
     run_id, request_id, temperature, max_tokens, stream, top_p, frequency_penalty, presence_penalty,
     stop, n, "user", extra_params, msg_count, msg_system, msg_user, msg_assistant, msg_tool,
     msg_developer, messages_sha256, messages)
-SELECT r.run_id, r.request_id, q.temperature, q.max_tokens, coalesce($stream, q.stream, false), q.top_p,
+SELECT r.run_id, r.request_id, q.temperature, __MAX_TOKENS__, coalesce($stream, q.stream, false), q.top_p,
        q.frequency_penalty, q.presence_penalty, q.stop, q.n, q."user", q.extra_params, q.msg_count,
        q.msg_system, q.msg_user, q.msg_assistant, q.msg_tool, q.msg_developer, q.messages_sha256, q.messages
 FROM requests r JOIN cl_req_input q ON q.custom_id = r.custom_id
 WHERE r.run_id = $run_id
-"""
+""".replace("__MAX_TOKENS__", _FILLED_MAX_TOKENS)
 
 
 def _sendable(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
@@ -568,6 +591,13 @@ def _work_items(rows: Sequence[tuple[Any, ...]], options: RunOptions) -> list[_W
     items: list[_Work] = []
     for request_id, custom_id, line_no, model, body_text, stream, max_tokens, n in rows:
         body = _sendable(json.loads(body_text), model, bool(stream))
+        if "max_tokens" not in body and "max_completion_tokens" not in body:
+            # --max-tokens fills the bound (when the run was planned, or now on a resume): what is
+            # sent is what is logged.
+            if max_tokens is None and options.max_tokens is not None:
+                max_tokens = options.max_tokens
+            if max_tokens is not None:
+                body["max_tokens"] = int(max_tokens)
         tier = options.tier
         if tier == "auto":
             wanted = body.get("service_tier")
@@ -655,7 +685,9 @@ def _start_run(
         ).fetchall()[0]
         run_id = int(row[0])
         conn.execute(_PLAN_REQUESTS, {"run_id": run_id, "models": models})
-        conn.execute(_PLAN_PARAMS, {"run_id": run_id, "stream": options.stream})
+        conn.execute(
+            _PLAN_PARAMS, {"run_id": run_id, "stream": options.stream, "max_tokens": options.max_tokens}
+        )
         if staged.rejects:
             now = utcnow()
             conn.executemany(
@@ -1052,7 +1084,9 @@ def run_requests(
     models: list[str | None] = list(options.models) or [None]
     replaceable = frozenset[int]()
     if options.resume is None:
-        rows = conn.execute(_CANDIDATES, {"models": models, "stream": options.stream}).fetchall()
+        rows = conn.execute(
+            _CANDIDATES, {"models": models, "stream": options.stream, "max_tokens": options.max_tokens}
+        ).fetchall()
     else:
         _check_resume(conn, staged, options)
         rows = conn.execute(_PENDING, {"run_id": options.resume}).fetchall()
@@ -1060,6 +1094,12 @@ def run_requests(
         query = "SELECT request_id FROM results WHERE run_id = ?"
         replaceable = frozenset(int(r) for (r,) in conn.execute(query, [options.resume]).fetchall())
     items = _work_items(rows, options)
+    if options.resume is not None and options.max_tokens is not None:
+        conn.execute(
+            "UPDATE request_params SET max_tokens = ? WHERE run_id = ? AND max_tokens IS NULL "
+            "AND request_id IN (SELECT unnest(CAST(? AS BIGINT[])))",
+            [options.max_tokens, options.resume, [w.request_id for w in items if "max_tokens" in w.body]],
+        )
     if options.budget is not None:
         _reserve_budget(conn, items, options)
     if options.resume is None:
@@ -1116,6 +1156,17 @@ def run_requests(
         [run_id],
     ).fetchall()[0]
     spent, unpriced = _run_spend(conn, run_id)
+    remaining: Decimal | None = None
+    if options.budget is not None:
+        done = {
+            int(r)
+            for (r,) in conn.execute(
+                "SELECT request_id FROM results WHERE run_id = ? AND status = 'ok'", [run_id]
+            ).fetchall()
+        }
+        left = [w for w in items if w.request_id not in done]
+        if all(w.reserve is not None for w in left):
+            remaining = sum((w.reserve for w in left if w.reserve is not None), Decimal(0))
     if on_progress is not None:
         on_progress(runner.progress(final=True))
     return RunOutcome(
@@ -1138,4 +1189,5 @@ def run_requests(
         budget_usd=options.budget,
         elapsed_s=runner.progress().elapsed_s,
         flushes=runner.flushes,
+        remaining_worst_case_usd=remaining,
     )
