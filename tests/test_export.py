@@ -252,3 +252,31 @@ def test_a_failed_write_keeps_the_old_file_and_no_temp_file(db_path, tmp_path, m
 def test_export_into_a_missing_directory_is_a_usage_error(invoke, tmp_path, user_error):
     result = invoke("export", "--format", "csv", "--out", tmp_path / "nope" / "x.csv")
     user_error(result, 2, f"--out: directory {tmp_path / 'nope'} does not exist")
+
+
+@pytest.mark.usefixtures("two_runs")
+def test_parquet_json_columns_are_text_and_timestamps_are_utc_instants(invoke, tmp_path):
+    """Issue 11: `stop` / `extra_params` came out as binary JSON and timestamps without a time zone."""
+    out = tmp_path / "costs.parquet"
+    export(invoke, "parquet", out)
+    schema = pq.read_schema(out)
+    for name, kind in EXPORT_COLUMNS:
+        if kind == "json":
+            assert schema.field(name).type == pa.string(), name
+        if kind == "time":
+            assert schema.field(name).type == pa.timestamp("us", tz="UTC"), (name, schema.field(name).type)
+    table = pq.read_table(out)
+    assert json.loads(next(r["stop"] for r in table.to_pylist() if r["stop"])) == ["=1+1"]
+    jsonl = tmp_path / "costs.jsonl"
+    export(invoke, "jsonl", jsonl)
+    by_id = {r["custom_id"]: r for r in read_jsonl(jsonl)}
+    for row in table.to_pylist():
+        same = by_id[row["custom_id"]]
+        assert row["created_at"] is None or row["created_at"].utcoffset().total_seconds() == 0
+        # The same instant as the (naive UTC) JSONL text.
+        if row["priced_at"] is not None:
+            assert row["priced_at"].strftime("%Y-%m-%d %H:%M:%S") == same["priced_at"][:19].replace("T", " ")
+        for name in ("stop", "extra_params"):
+            assert row[name] is None or json.loads(row[name]) == (
+                same[name] if not isinstance(same[name], str) else json.loads(same[name])
+            )

@@ -53,6 +53,11 @@ from costlens.session import load_compare_sheets, open_session, register_compare
     show_default=True,
     help="The HTML page, or the same aggregates as JSON (money as exact decimal strings).",
 )
+@click.option(
+    "--full-paths",
+    is_flag=True,
+    help="Name the DB and price files by full path in the Method section (default: file name and sha256).",
+)
 @click.pass_obj
 def report(
     state: State,
@@ -68,6 +73,7 @@ def report(
     title: str | None,
     compare: tuple[str, ...],
     fmt: str,
+    full_paths: bool,
 ) -> None:
     """Write one self-contained HTML cost report (or its figures as JSON) for the selected requests.
 
@@ -90,6 +96,7 @@ def report(
             tz=tz,
             db_path=str(state.settings.db_path),
             compare=register_compare_sheets(session, sheets),
+            full_paths=full_paths,
         )
     if fmt == "json":
         text = render_json(data)

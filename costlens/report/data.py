@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import duckdb
@@ -224,6 +225,8 @@ class WhatIfRow:
     reasoning_tokens: int
     output_basis: Literal["observed ratio", "same output"]
     observed_output_ratio: Decimal | None
+    # How many requests of the selection the observed ratio rests on (None: the model did not run here).
+    observed_requests: int | None
     input_cost_usd: Decimal | None
     output_cost_usd: Decimal | None
     cost_usd: Decimal | None
@@ -583,6 +586,7 @@ def _whatif(conn: duckdb.DuckDBPyConnection, as_of: datetime, actual: Decimal | 
                 reasoning_tokens=r["reasoning_tokens"],
                 output_basis="observed ratio" if r["ran_here"] else "same output",
                 observed_output_ratio=observed_ratio,
+                observed_requests=None if r["observed_requests"] is None else int(r["observed_requests"]),
                 input_cost_usd=r["input_cost_usd"],
                 output_cost_usd=r["output_cost_usd"],
                 cost_usd=r["cost_usd"],
@@ -688,6 +692,7 @@ def build_report_data(
     tz: str = "UTC",
     db_path: str | None = None,
     compare: Sequence[tuple[str, str]] = (),
+    full_paths: bool = False,
 ) -> ReportData:
     """Aggregate the report's figures for the requests ``filters`` selects.
 
@@ -696,6 +701,8 @@ def build_report_data(
     the what-if and is recorded in the footer; pass a fixed value for reproducible output.
     ``compare`` names ``(name, suffix)`` sheets registered with
     :func:`costlens.session.register_compare_sheets`: the "price sheets side by side" section.
+    The page is forwarded to people who have no business with this machine's directories, so
+    the DB and price files are named by file name (with their sha256) unless ``full_paths``.
     """
     filters = filters or Filters()
     tz = check_timezone(conn, tz)
@@ -709,10 +716,27 @@ def build_report_data(
     finally:
         conn.execute("DROP TABLE IF EXISTS report_compare_rows")
         conn.execute("DROP TABLE IF EXISTS report_rows")
+    if not full_paths:
+        data = _file_names_only(data)
     if not compare:
         return data
     # Straight from the cost views with the same Filters.where, like summary (not from report_rows).
     return replace(data, sheet_comparison=compare_sheets(conn, filters, compare))
+
+
+def _file_name(path: str) -> str:
+    return Path(path).name or path
+
+
+def _file_names_only(data: ReportData) -> ReportData:
+    m = data.method
+    method = replace(
+        m,
+        db_path=_file_name(m.db_path),
+        price_sources=tuple(replace(s, path=_file_name(s.path)) for s in m.price_sources),
+        price_rows=tuple(replace(r, file=_file_name(r.file)) for r in m.price_rows),
+    )
+    return replace(data, method=method)
 
 
 def _build(

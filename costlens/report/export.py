@@ -86,6 +86,12 @@ def _select_list(fmt: ExportFormat) -> str:
         col = 'c."price_sheet_name"' if name == "price_sheet" else f'c."{name}"'
         if kind == "money" and fmt != "parquet":
             expr = _MONEY_TEXT.format(c=col)
+        elif kind == "json" and fmt == "parquet":
+            # DuckDB writes its JSON type to Parquet as bytes; readers (Spark, pandas) want text.
+            expr = f"CAST({col} AS VARCHAR)"
+        elif kind == "time" and fmt == "parquet":
+            # Stored naive in UTC; in Parquet an instant (isAdjustedToUTC), so no reader guesses a zone.
+            expr = f"timezone('UTC', {col})"
         elif kind in ("list", "json") and fmt == "csv":
             expr = f"CAST(to_json({col}) AS VARCHAR)" if kind == "list" else f"CAST({col} AS VARCHAR)"
             expr = _FORMULA_SAFE.format(c=f"({expr})")

@@ -18,7 +18,7 @@ SELECT
     c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cache_write_tokens, c.cache_write_1h_tokens,
     c.reasoning_tokens, c.request_cost_usd,
     c.input_cost_usd, c.output_cost_usd, c.cost_usd, c.priced,
-    c.tier_fallback, c.sheet_fallback, c.price_sheet_name,
+    c.tier_fallback, c.sheet_fallback, c.price_sheet, c.price_sheet_name,
     c.service_tier, c.price_id, c."user", c.finish_reasons, c.occurred_at, c.latency_ms, c.ttft_ms,
     CASE WHEN c.source_format <> 'chat_completion' THEN true
          ELSE c.custom_id <> CAST(c.source_line_no AS VARCHAR) END AS comparable
