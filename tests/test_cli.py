@@ -345,6 +345,11 @@ def test_runs_json_newest_first(invoke, clean_file, priced_file):
         "lines_rejected": 0,
         "tags": {"env": "prod", "team": "ml"},
         "requests": 2,
+        "ok": 2,
+        "failed": 0,
+        "not_sent": 0,
+        "models": ["deepseek-chat", "gpt-4o-mini"],
+        "endpoint": None,
     }
     assert len(first["started_at"]) == len("2024-01-01 00:00:00")
     assert runs[0]["cost_usd"] == "0.000162849"

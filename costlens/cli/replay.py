@@ -19,7 +19,7 @@ from costlens.cli.common import (
 )
 from costlens.cli.summary import print_summary
 from costlens.ingest.replay import ReplayOptions, replay_files
-from costlens.report.filters import Filters
+from costlens.report.filters import Filters, parse_when
 from costlens.report.summary import summarize
 from costlens.session import open_session
 
@@ -44,6 +44,13 @@ from costlens.session import open_session
     help="Service tier to price at; auto = batch for batch formats, else the response's service_tier.",
 )
 @run_labels
+@click.option(
+    "--at",
+    "at_text",
+    metavar="WHEN",
+    help="Date (and price) lines that carry no time of their own (Anthropic results, expired lines) "
+    "at WHEN (ISO date/datetime, UTC) instead of the time of the replay.",
+)
 @click.option("--force", is_flag=True, help="Replay even if this file (same sha256) was already replayed.")
 @click.option(
     "--store-content/--no-store-content",
@@ -61,6 +68,7 @@ def replay(
     tier: str,
     run_name: str | None,
     tags: tuple[str, ...],
+    at_text: str | None,
     force: bool,
     store_content: bool,
     as_json: bool,
@@ -81,6 +89,7 @@ def replay(
                 run_name=run_name,
                 tags=parse_tags(tags),
                 force=force,
+                at=parse_when(at_text, option="--at") if at_text else None,
                 store_content=store_content,
                 command_line=redacted_command_line(sys.argv[1:]),
                 pricing_sha256=session.pricing_sha256,

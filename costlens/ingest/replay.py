@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -515,6 +516,9 @@ class ReplayOptions:
     command_line: str | None = None
     pricing_sha256: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    # The time (naive UTC) of lines that carry none of their own (Anthropic batch results, expired
+    # lines); None = the time of the replay.
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -822,7 +826,8 @@ def _replay_one(
     now = utcnow()
     digest = FileDigest()
     rejects: list[Reject] = []
-    params = {"run_id": run_id, "now": now}
+    # Lines without a time of their own are dated (and priced) at --at, else at the replay.
+    params = {"run_id": run_id, "now": options.at or now}
     fast_params = {**params, "tier": options.tier}
     insert_fast = _INSERT_RESULTS.replace(
         "FROM cl_stage", f"FROM ({fast_filled_sql(store_content=options.store_content)}) AS cl_stage"

@@ -163,6 +163,9 @@ class Headline:
     last_at: datetime | None
     runs: tuple[RunRef, ...]
     coverage: Coverage
+    # Requests with no time of their own (Anthropic batch results, expired lines): dated at the
+    # replay (or `replay --at`), so they stretch the period to the day of the replay.
+    undated: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -815,6 +818,7 @@ def _build(
         last_at=raw_total["last_at"],
         runs=tuple(runs),
         coverage=coverage,
+        undated=int(conn.execute("SELECT count(*) FROM report_rows WHERE undated").fetchall()[0][0]),
     )
 
     comparison = _comparison(conn, models, baseline) if total.requests else None

@@ -8,6 +8,7 @@ division returns DOUBLE.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -147,6 +148,13 @@ class RunInfo:
     tags: dict[str, str]
     requests: int
     cost_usd: Decimal | None
+    ok: int = 0
+    failed: int = 0
+    # Planned but without a result (a run stopped by its budget, interrupted, or killed).
+    not_sent: int = 0
+    models: tuple[str, ...] = ()
+    # Where a live run sent its requests (host[:port]); None for a replay.
+    endpoint: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -163,7 +171,19 @@ class RunInfo:
             "tags": self.tags,
             "requests": self.requests,
             "cost_usd": None if self.cost_usd is None else format_decimal(self.cost_usd),
+            "ok": self.ok,
+            "failed": self.failed,
+            "not_sent": self.not_sent,
+            "models": list(self.models),
+            "endpoint": self.endpoint,
         }
+
+
+def _endpoint(base_url: str | None) -> str | None:
+    if not base_url:
+        return None
+    parts = urllib.parse.urlsplit(base_url)
+    return parts.netloc.rsplit("@", 1)[-1] or None
 
 
 def list_runs(conn: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> list[RunInfo]:
@@ -172,9 +192,14 @@ def list_runs(conn: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> l
         SELECT r.run_id, r.name, r.kind, r.status, r.source_file,
                strftime(r.started_at, '%Y-%m-%d %H:%M:%S'), strftime(r.finished_at, '%Y-%m-%d %H:%M:%S'),
                r.lines_read, r.lines_stored, r.lines_rejected, coalesce(CAST(r.tags AS VARCHAR), '{}'),
-               coalesce(c.requests, 0), c.cost_usd
+               coalesce(q.planned, 0), c.cost_usd, coalesce(c.ok, 0), coalesce(c.failed, 0),
+               coalesce(q.planned, 0) - coalesce(c.results, 0), coalesce(c.models, []), r.base_url
         FROM runs r
-        LEFT JOIN (SELECT run_id, count(*) AS requests, sum(cost_usd) FILTER (WHERE priced) AS cost_usd
+        LEFT JOIN (SELECT run_id, count(*) AS planned FROM requests GROUP BY run_id) q ON q.run_id = r.run_id
+        LEFT JOIN (SELECT run_id, count(*) AS results, sum(cost_usd) FILTER (WHERE priced) AS cost_usd,
+                          count(*) FILTER (WHERE status = 'ok') AS ok,
+                          count(*) FILTER (WHERE status = 'error') AS failed,
+                          list(DISTINCT model ORDER BY model) AS models
                    FROM request_costs GROUP BY run_id) c ON c.run_id = r.run_id
         ORDER BY r.run_id DESC
         """
@@ -196,6 +221,11 @@ def list_runs(conn: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> l
             tags=json.loads(row[10]),
             requests=row[11],
             cost_usd=row[12],
+            ok=row[13],
+            failed=row[14],
+            not_sent=row[15],
+            models=tuple(row[16]),
+            endpoint=_endpoint(row[17]),
         )
         for row in rows
     ]

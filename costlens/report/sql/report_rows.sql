@@ -20,6 +20,8 @@ SELECT
     c.input_cost_usd, c.output_cost_usd, c.cost_usd, c.priced,
     c.tier_fallback, c.sheet_fallback, c.price_sheet, c.price_sheet_name,
     c.service_tier, c.price_id, c."user", c.finish_reasons, c.occurred_at, c.latency_ms, c.ttft_ms,
+    -- No time of its own: dated at the replay (or replay --at).
+    c.created_at IS NULL AND c.started_at IS NULL AS undated,
     CASE WHEN c.source_format <> 'chat_completion' THEN true
          ELSE c.custom_id <> CAST(c.source_line_no AS VARCHAR) END AS comparable
 FROM request_costs c
