@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,20 @@ class Lines:
         if custom_id is not None:
             line["custom_id"] = custom_id
         return line
+
+
+def plain_table(text: str, title: str) -> dict[str, list[str]]:
+    """The piped (plain) table titled ``title`` in ``text``: each row's first cell -> its other cells.
+
+    The plain layout (costlens/cli/tables.py) is a title line, a header line and one line per row,
+    cells two or more spaces apart; the sentences after it have single spaces only.
+    """
+    lines = text[text.index(title) :].splitlines()[1:]
+    header = re.split(r"\s{2,}", lines[0].strip())
+    rows = {}
+    for line in lines[1:]:
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) != len(header):
+            break
+        rows[cells[0]] = cells[1:]
+    return rows

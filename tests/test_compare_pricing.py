@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Lines, write_jsonl
+from helpers import Lines, plain_table, write_jsonl
 from sheet_cases import EVIL, FLAT_CSV, MAIN_CSV, OTHER_CSV, traffic_lines, usage
 
 from costlens.money.decimal_text import format_decimal
@@ -223,11 +223,7 @@ def test_summary_text_shows_a_second_table_in_plain_text(invoke, loaded):
     assert "\x1b[" not in out  # not a terminal: no colour codes
     assert "Cost by model" in out and "Cost on other sheets" in out
     second = out[out.index("Cost on other sheets") :]
-    cells = {
-        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
-        for line in second.splitlines()
-        if line.count("│") > 2
-    }
+    cells = plain_table(out, "Cost on other sheets")
     assert cells["cheap-m"] == ["2", "$0.018", "$0.009", "-$0.009", "-50.0%"]
     assert cells["free-m"] == ["1", "$0", "$0.001", "+$0.001", "-"]
     assert cells["only-cmp"] == ["1", "unpriced", "$0.009", "-", "-"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Lines, write_jsonl
+from helpers import Lines, plain_table, write_jsonl
 from sheet_cases import MAIN_CSV, OTHER_CSV, traffic_lines
 
 from costlens.money.decimal_text import format_decimal
@@ -220,12 +220,7 @@ def test_diff_traffic_by_hand(invoke, files, traffic):
 
     text = invoke("pricing", "diff", files["main"], files["other"], "--run", "1")
     assert text.exit_code == 0 and text.stderr == ""
-    table = text.stdout[text.stdout.index("Selected traffic") :]
-    lines = {
-        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
-        for line in table.splitlines()
-        if line.count("│") > 2
-    }
+    lines = plain_table(text.stdout, "Selected traffic")
     assert lines["dear-m"] == ["1", "$0.0035", "$0.007", "+$0.0035", "+100.0%"]
     assert lines["TOTAL"] == ["7", "$0.02275", "$0.028", "-$0.00375*", "-16.5%"]
 

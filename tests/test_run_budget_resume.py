@@ -37,7 +37,12 @@ def test_the_printed_resume_command_finishes_the_run(invoke, cli_provider, jsonl
         needed == (spent + remaining).quantize(Decimal("0.01"), rounding="ROUND_CEILING") > Decimal("0.002")
     )
     (listed,) = json.loads(invoke("--pricing", prices, "runs", "--json").stdout)
-    assert (listed["requests"], listed["ok"], listed["failed"], listed["not_sent"]) == (20, sent, 0, 20 - sent)
+    assert (listed["requests"], listed["ok"], listed["failed"], listed["not_sent"]) == (
+        20,
+        sent,
+        0,
+        20 - sent,
+    )
     assert (listed["models"], listed["endpoint"]) == (["flat"], "api.openai.com")
     argv = resume_command(first.stderr)
     assert argv[argv.index("--budget") + 1] == str(needed) and argv.count("--budget") == 1

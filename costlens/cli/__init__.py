@@ -20,6 +20,7 @@ import click
 from costlens import __version__
 from costlens.cli import estimate, export, pricing, replay, report, run, sim, summary
 from costlens.cli.common import EXIT_INTERNAL, State, fail, redacted_command_line
+from costlens.cli.tables import stdout_layout
 from costlens.errors import CostlensError
 from costlens.session import DEFAULT_DB, Settings
 
@@ -127,6 +128,7 @@ def cli(
 ) -> None:
     """Know exactly what LLM chat traffic costs, and what it would cost on another model."""
     ctx.meta["costlens.debug"] = debug
+    stdout_layout()  # a bad COSTLENS_LAYOUT is a usage error before any work, not after a replay stored
     ctx.obj = State(
         Settings(
             db_path=db,

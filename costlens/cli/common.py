@@ -66,6 +66,8 @@ class State:
 
 
 def make_console(stderr: bool = False) -> Console:
+    # For messages (stderr, `pricing which`/`diff` lines). Tables and the sentences around them go
+    # through costlens.cli.tables, which lays them out for a terminal or for logs.
     # Under cron there is no terminal: rich then prints plain text, no colour or cursor codes.
     return Console(
         stderr=stderr, highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200

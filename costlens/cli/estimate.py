@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from costlens.cli.common import EXIT_PARTIAL, State, make_console, money
+from costlens.cli.tables import Column, Table, print_line
 from costlens.session import open_session
 
 if TYPE_CHECKING:
@@ -52,17 +52,24 @@ def estimate(state: State, requests_file: Path, models: tuple[str, ...], as_json
         sys.exit(EXIT_PARTIAL)
 
 
+ESTIMATE_COLUMNS = (
+    Column("model", align="left"),
+    Column("prompt tok", priority=2),
+    Column("max output tok", priority=3),
+    Column("input cost", priority=1),
+    Column("worst-case output", priority=3),
+    Column("worst-case total"),
+    Column("expected output tok", priority=4),
+    Column("expected total", priority=1),
+)
+
+
 def _print_estimate(result: Estimate) -> None:
     rf = result.requests
     table = Table(
-        title=f"Estimate for {rf.path}: {rf.accepted:,} requests ({len(rf.rejects):,} lines rejected)",
-        title_justify="left",
+        f"Estimate for {rf.path}: {rf.accepted:,} requests ({len(rf.rejects):,} lines rejected)",
+        ESTIMATE_COLUMNS,
     )
-    for name in (
-        "model", "prompt tok", "max output tok", "input cost", "worst-case output", "worst-case total",
-        "expected output tok", "expected total",
-    ):  # fmt: skip
-        table.add_column(name, justify="left" if name == "model" else "right")
     notes: list[str] = []
     for m in result.models:
         if not m.priced:
@@ -81,7 +88,7 @@ def _print_estimate(result: Estimate) -> None:
                 f"output of {m.history_requests:,} past requests"
             )
         table.add_row(
-            m.model,
+            m.model,  # data: printed inert
             f"{m.prompt_tokens:,}",
             f"{m.max_output_tokens:,}" + ("+" if m.unbounded_requests else ""),
             money(m.input_cost_usd),
@@ -90,7 +97,6 @@ def _print_estimate(result: Estimate) -> None:
             "-" if m.expected_output_tokens is None else f"{m.expected_output_tokens:,}",
             "-" if m.expected_output_tokens is None else money(m.expected_total_usd),
         )
-    console = make_console()
-    console.print(table)
+    table.print()
     for note in notes:
-        console.print(note, markup=False)
+        print_line(note)

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from costlens.cli.common import EXIT_PARTIAL, State, filter_options, make_console, make_filters
 from costlens.cli.summary import print_comparison
+from costlens.cli.tables import Column, Table, print_line
 from costlens.money.diff import SheetDiff, diff_sheets
 from costlens.money.pricing import alias_warnings, load_price_table, price_rows_for_display
 from costlens.money.sheets import sheet_label
@@ -30,6 +30,25 @@ from costlens.store.db import utcnow
 @click.group()
 def pricing() -> None:
     """Inspect and check price tables."""
+
+
+# Every cell is a figure, an id or a date: whole. Model, input and output prices stay at any width.
+PRICE_SHOW_COLUMNS = (
+    Column("model", align="left"),
+    Column("match", align="left", priority=2),
+    Column("provider", align="left", priority=4),
+    Column("service_tier", align="left", priority=1),
+    Column("min_prompt_tokens", priority=3),
+    Column("input_per_1m"),
+    Column("cached_input_per_1m", priority=2),
+    Column("cache_write_per_1m", priority=5),
+    Column("cache_write_1h_per_1m", priority=6),
+    Column("output_per_1m"),
+    Column("reasoning_per_1m", priority=4),
+    Column("per_request_usd", priority=5),
+    Column("effective_from", align="left", priority=3),
+    Column("effective_to", align="left", priority=3),
+)
 
 
 @pricing.command("show")
@@ -55,22 +74,15 @@ def pricing_show(state: State, as_json: bool) -> None:
             )
         )
         return
-    out = Table(title="Prices (USD per 1M tokens)", title_justify="left")
-    columns: tuple[str, ...] = (
-        "model", "match", "provider", "service_tier", "min_prompt_tokens", "input_per_1m", "cached_input_per_1m",
-        "cache_write_per_1m", "cache_write_1h_per_1m", "output_per_1m", "reasoning_per_1m", "per_request_usd",
-        "effective_from", "effective_to",
-    )  # fmt: skip
+    columns: tuple[Column, ...] = PRICE_SHOW_COLUMNS
     if len(table.sheets) > 1:
-        columns = ("sheet", *columns)
-    for name in columns:
-        out.add_column(name)
+        columns = (Column("sheet", align="left", priority=1), *columns)
+    out = Table("Prices (USD per 1M tokens)", columns)
     for row in rows:
-        out.add_row(*(row.get(name, "") for name in columns))
-    console = make_console()
-    console.print(out)
+        out.add_row(*(row.get(c.header, "") for c in columns))
+    out.print()
     for s in table.sources:
-        console.print(f"source {s.path} sha256 {s.sha256} ({s.rows} rows)", markup=False)
+        print_line(f"source {s.path} sha256 {s.sha256} ({s.rows} rows)")
 
 
 @pricing.command("check")

@@ -8,10 +8,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 
 import click
-from rich.table import Table
-from rich.text import Text
 
-from costlens.cli.common import State, filter_options, make_console, make_filters, money
+from costlens.cli.common import State, filter_options, make_filters, money
+from costlens.cli.tables import Column, Table, print_line
 from costlens.report.compare import SheetComparison, SheetCost, compare_sheets
 from costlens.report.summary import Summary, list_runs, summarize
 from costlens.session import load_compare_sheets, open_session, register_compare_sheets
@@ -64,18 +63,17 @@ def _coverage(cost: SheetCost, requests: int) -> str:
 
 
 def print_comparison(comparison: SheetComparison, *, title: str = "Cost on other sheets") -> None:
-    console = make_console()
-    table = Table(title=title, title_justify="left")
-    table.add_column("model", justify="left")
-    table.add_column("requests", justify="right")
-    # Model and sheet names are data (file paths, ids from responses): Text, never rich markup.
-    table.add_column(Text(comparison.base), justify="right")
+    # Model and sheet names are data (file paths, ids from responses): the table prints them inert.
+    columns = [Column("model", align="left"), Column("requests", priority=2), Column(comparison.base)]
     for name in comparison.sheets:
-        table.add_column(Text(name), justify="right")
-        table.add_column(Text(f"{name} - {comparison.base}"), justify="right")
-        table.add_column(Text(f"{name} change"), justify="right")
+        columns += [
+            Column(name, priority=1),
+            Column(f"{name} - {comparison.base}", priority=1),
+            Column(f"{name} change", priority=3),
+        ]
+    table = Table(title, columns)
     for row in (*comparison.rows, comparison.total):
-        cells: list[str | Text] = [Text(row.model), f"{row.requests:,}", money(row.base.cost_usd)]
+        cells = [row.model, f"{row.requests:,}", money(row.base.cost_usd)]
         for cost, diff in zip(row.sheets, row.differences, strict=True):
             # A difference that leaves out requests priced on one side only gets a footnote mark.
             cells += [
@@ -84,30 +82,40 @@ def print_comparison(comparison: SheetComparison, *, title: str = "Cost on other
                 signed_percent(diff.relative_difference),
             ]
         table.add_row(*cells, end_section=bool(comparison.rows) and row is comparison.rows[-1])
-    console.print(table)
+    table.print()
     total = comparison.total
     parts = [_coverage(c, total.requests) for c in (total.base, *total.sheets)]
-    console.print("Price coverage: " + "; ".join(parts) + ".", markup=False)
+    print_line("Price coverage: " + "; ".join(parts) + ".")
     if comparison.partial:
         counts = ", ".join(f"{d.sheet} {d.compared:,} of {total.requests:,}" for d in total.differences)
-        console.print(
+        print_line(
             f"* Differences are over the requests priced on both sheets only ({counts}); "
-            "a request unpriced on either side is left out of them.",
-            markup=False,
+            "a request unpriced on either side is left out of them."
         )
 
 
+# Priority 0 stays at any width; on a narrow terminal the highest numbers go first (tables.py).
+SUMMARY_COLUMNS = (
+    Column("model", align="left"),
+    Column("requests", priority=1),
+    Column("errors", priority=3),
+    Column("input tok", priority=4),
+    Column("cached tok", priority=6),
+    Column("output tok", priority=4),
+    Column("reasoning tok", priority=6),
+    Column("cost"),
+    Column("per 1K req", priority=3),
+    Column("priced", priority=5),
+    Column("unpriced", priority=2),
+    Column("tier fallback", priority=7),
+)
+
+
 def print_summary(summary: Summary) -> None:
-    console = make_console()
-    table = Table(title="Cost by model", title_justify="left")
-    for name in (
-        "model", "requests", "errors", "input tok", "cached tok", "output tok", "reasoning tok",
-        "cost", "per 1K req", "priced", "unpriced", "tier fallback",
-    ):  # fmt: skip
-        table.add_column(name, justify="left" if name == "model" else "right")
+    table = Table("Cost by model", SUMMARY_COLUMNS)
     for m in (*summary.models, summary.total):
         table.add_row(
-            Text(m.model),  # a model id is data, never rich markup (a stray "[/]" would even raise)
+            m.model,  # a model id is data, never rich markup (a stray "[/]" would even raise)
             f"{m.requests:,}",
             f"{m.errors:,}",
             f"{m.input_tokens:,}",
@@ -121,7 +129,7 @@ def print_summary(summary: Summary) -> None:
             f"{m.tier_fallback:,}",
             end_section=m is summary.models[-1] if summary.models else False,
         )
-    console.print(table)
+    table.print()
     total = summary.total
     if total.unpriced or total.sheet_fallback:
         parts = [
@@ -133,11 +141,10 @@ def print_summary(summary: Summary) -> None:
         line = "Price coverage: " + ", ".join(parts) + "."
         if total.unpriced:
             line += f" {total.unpriced_tokens:,} tokens unpriced (not included in the cost)."
-        console.print(line, markup=False)
+        print_line(line)
     if total.tier_fallback:
-        console.print(
-            f"{total.tier_fallback:,} requests priced at standard for lack of a price row for their tier.",
-            markup=False,
+        print_line(
+            f"{total.tier_fallback:,} requests priced at standard for lack of a price row for their tier."
         )
 
 
@@ -184,6 +191,20 @@ def summary(
         print_comparison(comparison)
 
 
+RUNS_COLUMNS = (
+    Column("id"),
+    Column("name", align="left"),  # runs of one name differ only by what follows: never cut it
+    Column("kind", align="left", priority=2),
+    Column("status", align="left", priority=1),
+    Column("source", align="left", priority=5, whole=False),  # a path may wrap
+    Column("started (UTC)", align="left", priority=2, whole=False),
+    Column("read", priority=4),
+    Column("stored", priority=3),
+    Column("rejected", priority=3),
+    Column("cost"),
+)
+
+
 @click.command()
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show only the newest N runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -195,22 +216,7 @@ def runs(state: State, limit: int | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([r.as_json() for r in items], indent=2))
         return
-    table = Table(title="Runs", title_justify="left")
-    for name in (
-        "id",
-        "name",
-        "kind",
-        "status",
-        "source",
-        "started (UTC)",
-        "read",
-        "stored",
-        "rejected",
-        "cost",
-    ):
-        table.add_column(
-            name, justify="right" if name in ("id", "read", "stored", "rejected", "cost") else "left"
-        )
+    table = Table("Runs", RUNS_COLUMNS)
     for r in items:
         table.add_row(
             str(r.run_id),
@@ -224,4 +230,4 @@ def runs(state: State, limit: int | None, as_json: bool) -> None:
             "" if r.lines_rejected is None else f"{r.lines_rejected:,}",
             money(r.cost_usd),
         )
-    make_console().print(table)
+    table.print()
