@@ -523,3 +523,22 @@ def test_every_command_and_option_has_help(invoke, path, command):
     result = invoke(*path, "--help")
     assert result.exit_code == 0
     assert command.help.split("\n")[0].strip()[:40] in " ".join(result.stdout.split())
+
+
+def test_a_reader_that_goes_away_is_not_an_internal_error(tmp_path):
+    """`costlens pricing show | head -1`: exit 141 (128 + SIGPIPE) and nothing on stderr, not exit 4."""
+    import subprocess
+
+    exe = Path(sys.executable).parent / "costlens"
+    proc = subprocess.Popen(
+        [str(exe), "--fallback-pricing", "genai-prices", "pricing", "show"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader is gone before costlens has written its ~3,000 rows
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "internal error" not in err and "Traceback" not in err

@@ -9,6 +9,7 @@ only with ``--debug`` or for a genuine bug.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ import click
 
 from costlens import __version__
 from costlens.cli import estimate, export, pricing, replay, report, run, sim, summary
-from costlens.cli.common import EXIT_INTERNAL, State, fail, redacted_command_line
+from costlens.cli.common import EXIT_BROKEN_PIPE, EXIT_INTERNAL, State, fail, redacted_command_line
 from costlens.cli.tables import stdout_layout
 from costlens.errors import CostlensError
 from costlens.session import DEFAULT_DB, Settings
@@ -68,6 +69,12 @@ class CostlensGroup(click.Group):
             sys.exit(130)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
+        except BrokenPipeError:
+            # The reader went away (`costlens pricing show | head`): not an error of ours. Point
+            # stdout at /dev/null so the exit flush cannot raise again; 141 = 128 + SIGPIPE, as a shell says.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as e:  # a bug: say so plainly, keep the traceback for --debug
             if ctx.meta.get("costlens.debug"):
                 traceback.print_exc()

@@ -197,10 +197,15 @@ RUNS_COLUMNS = (
     Column("kind", align="left", priority=2),
     Column("status", align="left", priority=1),
     Column("source", align="left", priority=5, whole=False),  # a path may wrap
-    Column("started (UTC)", align="left", priority=2, whole=False),
+    Column("started (UTC)", align="left", priority=1, whole=False),
     Column("read", priority=4),
     Column("stored", priority=3),
     Column("rejected", priority=3),
+    Column("ok", priority=1),
+    Column("failed", priority=1),
+    Column("not sent", priority=2),
+    Column("models", align="left", priority=4, whole=False),  # a list of ids may wrap between ids
+    Column("endpoint", align="left", priority=5),
     Column("cost"),
 )
 
@@ -228,6 +233,11 @@ def runs(state: State, limit: int | None, as_json: bool) -> None:
             "" if r.lines_read is None else f"{r.lines_read:,}",
             "" if r.lines_stored is None else f"{r.lines_stored:,}",
             "" if r.lines_rejected is None else f"{r.lines_rejected:,}",
+            f"{r.ok:,}",
+            f"{r.failed:,}",
+            f"{r.not_sent:,}",
+            ", ".join(r.models),
+            r.endpoint or "",
             money(r.cost_usd),
         )
     table.print()
