@@ -20,7 +20,15 @@ import click
 
 from costlens import __version__
 from costlens.cli import estimate, export, pricing, replay, report, run, sim, summary
-from costlens.cli.common import EXIT_BROKEN_PIPE, EXIT_INTERNAL, State, fail, redacted_command_line
+from costlens.cli.common import (
+    DEFAULT_FAIL_ON,
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERNAL,
+    State,
+    fail,
+    parse_fail_on,
+    redacted_command_line,
+)
 from costlens.cli.tables import stdout_layout
 from costlens.errors import CostlensError
 from costlens.session import DEFAULT_DB, Settings
@@ -121,6 +129,16 @@ class CostlensGroup(click.Group):
     help="Price sheet for models the main sheet does not know, consulted in order (repeatable); "
     "'genai-prices' imports the installed genai-prices data on the fly. Such requests say so in price_note.",
 )
+@click.option(
+    "--fail-on",
+    metavar="LIST",
+    default=",".join(DEFAULT_FAIL_ON),
+    show_default=True,
+    envvar="COSTLENS_FAIL_ON",
+    help="Which outcomes of a finished command exit 1 (for cron): a comma-separated list of "
+    "rejects (input lines rejected), errors (failed requests), unsent (planned, not sent), or none "
+    "(env COSTLENS_FAIL_ON). Everything is recorded either way.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(__version__, prog_name="costlens")
 @click.pass_context
@@ -131,6 +149,7 @@ def cli(
     extra_pricing: tuple[Path, ...],
     aliases: tuple[Path, ...],
     fallback_pricing: tuple[str, ...],
+    fail_on: str,
     debug: bool,
 ) -> None:
     """Know exactly what LLM chat traffic costs, and what it would cost on another model."""
@@ -145,6 +164,7 @@ def cli(
             fallback_pricing=fallback_pricing,
         ),
         debug,
+        parse_fail_on(fail_on),
     )
 
 

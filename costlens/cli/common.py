@@ -58,12 +58,39 @@ def redacted_command_line(argv: Sequence[str]) -> str:
     return shlex.join(["costlens", *out])
 
 
+# What may make a finished command exit 1 (--fail-on): rejected input lines, failed requests, and
+# requests a run planned but did not send (a budget stop exits 3 whatever this says).
+OUTCOMES = ("rejects", "errors", "unsent")
+DEFAULT_FAIL_ON = ("rejects", "errors", "unsent")
+
+
+def parse_fail_on(text: str) -> frozenset[str]:
+    """``rejects,errors`` -> those outcomes; ``none`` -> exit 0 whenever the command finished."""
+    parts = [p.strip().lower() for p in text.split(",") if p.strip()]
+    if parts == ["none"]:
+        return frozenset()
+    bad = [p for p in parts if p not in OUTCOMES]
+    if bad or not parts:
+        raise ConfigError(
+            f"--fail-on {text!r}: expected a comma-separated list of {', '.join(OUTCOMES)}, or none"
+        )
+    return frozenset(parts)
+
+
 class State:
     """Global options, resolved once."""
 
-    def __init__(self, settings: Settings, debug: bool) -> None:
+    def __init__(
+        self, settings: Settings, debug: bool, fail_on: frozenset[str] = frozenset(DEFAULT_FAIL_ON)
+    ) -> None:
         self.settings = settings
         self.debug = debug
+        self.fail_on = fail_on
+
+    def exit_partial_if(self, **outcomes: int) -> None:
+        """Exit 1 when any outcome counted here is one --fail-on names (README "Exit codes")."""
+        if any(count for name, count in outcomes.items() if name in self.fail_on):
+            sys.exit(EXIT_PARTIAL)
 
 
 def make_console(stderr: bool = False) -> Console:

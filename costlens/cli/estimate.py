@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from costlens.cli.common import EXIT_PARTIAL, State, make_console, money
+from costlens.cli.common import State, make_console, money
 from costlens.cli.tables import Column, Table, print_line
 from costlens.session import open_session
 
@@ -48,8 +47,7 @@ def estimate(state: State, requests_file: Path, models: tuple[str, ...], as_json
         click.echo(json.dumps(result.as_json(), indent=2))
     else:
         _print_estimate(result)
-    if result.requests.rejects:
-        sys.exit(EXIT_PARTIAL)
+    state.exit_partial_if(rejects=len(result.requests.rejects))
 
 
 ESTIMATE_COLUMNS = (

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from costlens.cli.common import (
-    EXIT_PARTIAL,
     TIERS,
     State,
     make_console,
@@ -146,5 +145,4 @@ def replay(
                 f"{r.errors} failed requests ({formats})"
             )
         print_summary(summary)
-    if all_rejects or any(r.errors for r in outcome.results):
-        sys.exit(EXIT_PARTIAL)
+    state.exit_partial_if(rejects=len(all_rejects), errors=sum(r.errors for r in outcome.results))

@@ -13,7 +13,6 @@ import click
 from costlens.cli.common import (
     EXIT_BUDGET,
     EXIT_INTERRUPTED,
-    EXIT_PARTIAL,
     TIERS,
     State,
     Usd,
@@ -240,8 +239,7 @@ def run(
             err=True,
         )
         sys.exit(EXIT_BUDGET)
-    if outcome.rejects or outcome.run_failed or outcome.run_unsent:
-        sys.exit(EXIT_PARTIAL)
+    state.exit_partial_if(rejects=len(outcome.rejects), errors=outcome.run_failed, unsent=outcome.run_unsent)
 
 
 def _run_json(o: RunOutcome) -> dict[str, Any]:
