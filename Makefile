@@ -79,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_replay.py
 	$(BIN)/python bench/bench_report.py
 	$(BIN)/python bench/bench_run.py
+	$(BIN)/python bench/bench_pricing.py
 
 samples: $(STAMP)
 	$(BIN)/python scripts/make_samples.py

@@ -3,6 +3,9 @@
 Deterministic (seeded) so every run of the benchmark reads the same bytes. The
 lines look like real batch output (see shared FORMATS.md section 2): mostly
 successes with usage (some with cached and reasoning tokens), ~1% errors.
+
+``--models a,b,c`` draws each response's model from that list instead of ``MODELS`` (uniformly;
+repeat an id to weight it). Without it the output is byte-for-byte what it always was.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Sequence
 
 MODELS = ["gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "gpt-4.1-2025-04-14", "deepseek-chat"]
 WORDS = [
@@ -32,7 +36,7 @@ WORDS = [
 ]
 
 
-def line(i: int, rng: random.Random) -> str:
+def line(i: int, rng: random.Random, models: Sequence[str] = MODELS) -> str:
     if rng.random() < 0.01:
         return json.dumps(
             {
@@ -54,7 +58,7 @@ def line(i: int, rng: random.Random) -> str:
         "id": f"chatcmpl-{i:08x}",
         "object": "chat.completion",
         "created": 1730000000 + i,
-        "model": rng.choice(MODELS),
+        "model": rng.choice(models),
         "choices": [
             {
                 "index": 0,
@@ -92,11 +96,19 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated model ids to draw from (default: the four of MODELS); repeat one to weight it",
+    )
     args = ap.parse_args()
+    models = MODELS if args.models is None else [m.strip() for m in args.models.split(",")]
+    if not all(models):
+        ap.error("--models: empty model id")
     rng = random.Random(args.seed)
     with open(args.out, "w", encoding="utf-8") as fh:
         for i in range(args.lines):
-            fh.write(line(i, rng))
+            fh.write(line(i, rng, models))
             fh.write("\n")
 
 
