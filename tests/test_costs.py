@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from helpers import examples
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costlens.ingest.replay import ReplayOptions, replay_files
@@ -878,7 +879,7 @@ def request_line(custom_id: str, req: dict[str, Any]) -> dict[str, Any]:
     return anthropic(custom_id, MODEL, usage)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60))
 @given(
     requests=st.lists(openai_request() | anthropic_request(), min_size=1, max_size=4),
     prices=st.fixed_dictionaries(
@@ -931,7 +932,7 @@ def test_sql_cost_matches_decimal_reference(
 TIERS = ("standard", "batch", "flex", "priority")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40))
 @given(
     threshold=st.integers(min_value=1, max_value=10**6),
     present=st.lists(st.booleans(), min_size=4, max_size=4),

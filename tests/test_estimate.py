@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import reference_prompt_tokens
 
-from costlens import tokens
 from costlens.money.estimate import estimate_file
 from costlens.session import Settings, open_session
 
@@ -41,8 +41,9 @@ def open_priced(prices: Path, db_path: Path, tmp_path: Path):
     return lambda: open_session(Settings(db_path=db_path, pricing_path=prices, extra_aliases=(aliases,)))
 
 
-def count(messages: list[dict[str, str]], model: str = "alpha") -> int:
-    return tokens.count_messages(messages, model=model)
+def count(messages: list[dict[str, str]]) -> int:
+    """Prompt tokens by the cookbook recipe on tiktoken; costlens counts unknown models on o200k_base."""
+    return reference_prompt_tokens(messages, "o200k_base")
 
 
 def test_input_and_worst_case_are_priced_exactly(open_priced, jsonl):

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from helpers import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,7 +76,7 @@ def test_a_missing_file_is_an_input_error(tmp_path):
         list(read_line_chunks(tmp_path / "nope.jsonl", FileDigest()))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60))
 @given(
     lines=st.lists(
         st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\n\ufeff"), max_size=40),

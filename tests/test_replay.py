@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from helpers import DATA, Lines, write_jsonl
-from hypothesis import HealthCheck, given, settings
+from helpers import DATA, Lines, examples, write_jsonl
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costlens.errors import AlreadyReplayedError, InputError
@@ -392,7 +392,7 @@ def memory_session():
         yield session
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(20))
 @given(
     kinds=st.lists(st.sampled_from(LINE_KINDS), min_size=1, max_size=20),
     crlf=st.booleans(),

@@ -960,16 +960,9 @@ def test_golden_html_snapshot(fixed: Session) -> None:
         pytest.fail(f"report HTML differs from {GOLDEN}; if intended, rerun with UPDATE_GOLDEN=1")
 
 
-# --- CLI (runs once `report` is registered in costlens/cli.py) -------------------------------
+# --- CLI ---------------------------------------------------------------------------------------
 
 
-def _has_report_command() -> bool:
-    from costlens.cli import cli
-
-    return "report" in getattr(cli, "commands", {})
-
-
-@pytest.mark.skipif(not _has_report_command(), reason="`costlens report` is not registered in cli.py yet")
 def test_cli_report_writes_html_and_json(invoke: Callable[..., Any], tmp_path: Path, db_path: Path) -> None:
     with open_session(Settings(db_path=db_path)) as s:
         replay(s, SAMPLES / "openai_batch_output_gpt-4o.jsonl")
