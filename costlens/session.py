@@ -24,7 +24,7 @@ from costlens.money.pricing import (
     load_price_table,
     register_prices,
 )
-from costlens.money.sheets import resolve_sheet, sheet_label
+from costlens.money.sheets import resolve_sheet
 from costlens.store.db import open_store
 from costlens.store.macros import install_macros
 
@@ -138,7 +138,7 @@ def _split_name(value: str, option: str) -> tuple[str, str]:
     """``NAME=FILE`` or ``FILE`` -> (name, spec); the name defaults to the spec as given."""
     name, sep, spec = value.partition("=")
     if not sep:
-        return sheet_label(value), value
+        return value, value
     name, spec = name.strip(), spec.strip()
     if not name:
         raise ConfigError(f"{option} {value!r}: empty NAME (write NAME=FILE, or FILE alone)")

@@ -13,7 +13,6 @@ from costlens.cli.summary import print_comparison
 from costlens.cli.tables import Column, Table, print_line
 from costlens.money.diff import SheetDiff, diff_sheets
 from costlens.money.pricing import alias_warnings, load_price_table, price_rows_for_display
-from costlens.money.sheets import sheet_label
 from costlens.money.sources import SOURCES, import_to_file
 from costlens.report.compare import SheetComparison, compare_sheets
 from costlens.report.filters import parse_when
@@ -270,7 +269,7 @@ def pricing_diff(
     priced on both). Each sheet is priced alone, with the alias files and no fallback sheet.
     The filters select traffic only; the sheet diff covers every row. Nothing is stored."""
     filters = make_filters(run_ids, since, until, models, tags)
-    old_name, new_name = sheet_label(old), sheet_label(new)
+    old_name, new_name = old, new  # a sheet is shown under the name it was given
     sheets = [
         CompareSheet(old_name, old, load_sheet_alone(state.settings, old)),
         CompareSheet(new_name, new, load_sheet_alone(state.settings, new)),

@@ -18,14 +18,9 @@ from pathlib import Path
 from costlens.errors import CostlensError, PricingError
 from costlens.money.pricing import PriceFile, SheetSpec, parse_price_sheet
 
-__all__ = ["BUILTIN_SHEETS", "cache_dir", "resolve_sheet", "sheet_label"]
+__all__ = ["BUILTIN_SHEETS", "cache_dir", "resolve_sheet"]
 
 BUILTIN_SHEETS = ("genai-prices",)
-
-
-def sheet_label(spec: str) -> str:
-    """The name a sheet is shown under: the path as given, or the source's own label."""
-    return spec
 
 
 def cache_dir() -> Path:
