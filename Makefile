@@ -43,11 +43,11 @@ demo: $(STAMP)
 	@echo "The same recorded traffic at list price (genai-prices' bundled data, imported on the fly):"
 	@$(BIN)/costlens --db $(DEMO_DB) summary --tag job=nightly-support --compare-pricing list-price=genai-prices \
 		> reports/demo-list-price.txt && sed -n '/^Cost on other sheets/,$$p' reports/demo-list-price.txt
-	@echo "SIMULATED run (costlens serve-sim, not a real provider):"
-	@$(BIN)/costlens --db $(DEMO_DB) summary --tag provider=simulated
+	@echo "SIMULATED run (costlens serve-sim, not a real provider; left out of the figures above):"
+	@$(BIN)/costlens --db $(DEMO_DB) summary --tag provider=simulated --include-simulated
 	@$(BIN)/costlens --db $(DEMO_DB) report --out $(DEMO_REPORT) --tag job=nightly-support \
 		--title "costlens demo: recorded batch results"
-	@$(BIN)/costlens --db $(DEMO_DB) report --out $(DEMO_SIM_REPORT) --tag provider=simulated \
+	@$(BIN)/costlens --db $(DEMO_DB) report --out $(DEMO_SIM_REPORT) --tag provider=simulated --include-simulated \
 		--title "costlens demo: SIMULATED run (costlens serve-sim, not a real provider)"
 	@echo "demo database: $(DEMO_DB)"
 	@echo "demo report:   $(DEMO_REPORT) (opens offline in any browser)"

@@ -151,8 +151,8 @@ def child(config: str, db: str, csv_path: str, warm: int) -> None:
     """
     t = [time.perf_counter()]
     from costlens.money.costs import install_cost_view
+    from costlens.money.filters import Filters
     from costlens.money.pricing import load_price_table, read_price_sheet, register_prices
-    from costlens.report.filters import Filters
     from costlens.report.summary import summarize
     from costlens.session import Settings
     from costlens.store.db import open_store

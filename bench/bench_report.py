@@ -125,8 +125,8 @@ def ensure_shared_db(base: Path, lines: int, seed: int) -> Path:
 def child(db: str, out: str, plotly_mode: str) -> None:
     """One report, as `costlens report` makes it; prints its phase times as JSON."""
     t0 = time.perf_counter()
+    from costlens.money.filters import Filters
     from costlens.report.data import build_report_data
-    from costlens.report.filters import Filters
     from costlens.report.html import render_html, report_time, write_report
     from costlens.session import Settings, open_session
 

@@ -141,6 +141,19 @@ def plain_table(text: str, title: str) -> dict[str, list[str]]:
     return rows
 
 
+def plain_records(text: str, title: str) -> list[dict[str, str]]:
+    """The piped (plain) table titled ``title`` in ``text`` as one dict per row, header -> cell."""
+    lines = text[text.index(title) :].splitlines()[1:]
+    header = re.split(r"\s{2,}", lines[0].strip())
+    records = []
+    for line in lines[1:]:
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) != len(header):
+            break
+        records.append(dict(zip(header, cells, strict=True)))
+    return records
+
+
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     """Poll ``condition`` until it holds: a wait on a state, never a guessed sleep.
 

@@ -226,7 +226,7 @@ def test_replay_json_reports_counts_formats_and_rejects(invoke, jsonl, lines):
         "lines_read": 4,
         "stored": 3,
         "rejected": 1,
-        "errors": 0,
+        "failed": 0,
         "formats": {"anthropic_batch": 1, "chat_completion": 1, "openai_batch": 1},
         "rejects": [{"line": 3, "reason": "not a JSON object (got an array)"}],
     }
@@ -252,7 +252,7 @@ def test_summary_json_matches_a_hand_computation(invoke, priced_file):
         return {
             "model": name,
             "requests": requests,
-            "errors": 0,
+            "failed": 0,
             "input_tokens": tokens[0],
             "cached_tokens": cached,
             "cache_write_tokens": 0,
@@ -276,6 +276,7 @@ def test_summary_json_matches_a_hand_computation(invoke, priced_file):
             model("mystery-model", 1, (10, 10), 0, 0, None, 0, 1, 20),
         ],
         "total": model("TOTAL", 4, (2137, 727), 1024, 192, (mini_in + ds_in, mini_out + ds_out), 3, 1, 20),
+        "simulated_runs": {"included": False, "runs": 0, "requests": 0},
     }
     assert data["total"]["cost_per_1k_requests_usd"] == "0.054283"
 
@@ -350,6 +351,7 @@ def test_runs_json_newest_first(invoke, clean_file, priced_file):
         "not_sent": 0,
         "models": ["deepseek-chat", "gpt-4o-mini"],
         "endpoint": None,
+        "simulated": False,
     }
     assert len(first["started_at"]) == len("2024-01-01 00:00:00")
     assert runs[0]["cost_usd"] == "0.000162849"

@@ -36,8 +36,8 @@ from helpers import Lines, plain_table, write_jsonl
 from sheet_cases import EVIL, FLAT_CSV, MAIN_CSV, OTHER_CSV, traffic_lines, usage
 
 from costlens.money.decimal_text import format_decimal
+from costlens.money.filters import Filters
 from costlens.report.compare import compare_sheets
-from costlens.report.filters import Filters
 from costlens.report.summary import summarize
 from costlens.session import Settings, load_compare_sheets, open_session, register_compare_sheets
 

@@ -78,7 +78,7 @@ def test_one_hour_cache_writes_are_billed_once_at_their_own_price(invoke, tmp_pa
     assert invoke(*db, "replay", path, "--tier", "standard").exit_code == 0
     rows = export_rows(invoke, db, tmp_path)
     split = rows["split"]
-    assert (split["prompt_tokens"], split["cache_write_tokens"], split["cache_write_1h_tokens"]) == (
+    assert (split["input_tokens"], split["cache_write_tokens"], split["cache_write_1h_tokens"]) == (
         "2600",  # 100 uncached + 1000 read + 1500 written
         "1500",
         "1000",
@@ -351,4 +351,4 @@ def test_report_coverage_line_counts_fallback_requests_apart(invoke, tmp_path):
     assert f"2 of 2 requests priced (1 of them by a fallback sheet: {fallback})" in html
     data = json.loads(invoke(*g, "report", "--format", "json", "--out", "-").stdout)
     coverage = data["headline"]["coverage"]
-    assert (coverage["sheet_fallback"], coverage["fallback_sheets"]) == (1, [str(fallback)])
+    assert (coverage["priced_by_fallback_sheet"], coverage["fallback_sheets"]) == (1, [str(fallback)])

@@ -692,7 +692,7 @@ def test_errors_without_usage_are_not_billed(tmp_path: Path) -> None:
             assert row["priced"] is True, cid
             assert row["price_note"] == "not billed: error without usage", cid
         total = summarize(s.conn).total
-        assert (total.requests, total.errors, total.unpriced, total.priced) == (6, 6, 0, 6)
+        assert (total.requests, total.failed, total.unpriced, total.priced) == (6, 6, 0, 6)
         assert total.cost_usd == Decimal(0)
 
 

@@ -52,7 +52,7 @@ def test_input_and_worst_case_are_priced_exactly(open_priced, jsonl):
         result = estimate_file(s.conn, path, ["alpha", "a", "gamma"])
     prompt = count(SHORT) + count(LONG)
     alpha, alias, gamma = result.models
-    assert (alpha.requests, alpha.prompt_tokens, alpha.max_output_tokens) == (2, prompt, 10 + 40)
+    assert (alpha.requests, alpha.input_tokens, alpha.max_output_tokens) == (2, prompt, 10 + 40)
     assert alpha.input_cost_usd == prompt * 2 * PER_1M
     assert alpha.worst_output_cost_usd == 50 * 8 * PER_1M
     assert alpha.worst_total_usd == prompt * 2 * PER_1M + 50 * 8 * PER_1M

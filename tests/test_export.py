@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from helpers import Lines, write_jsonl
 
 from costlens.cli import cli
+from costlens.money.filters import Filters
 from costlens.report import export as export_module
 from costlens.report.export import EXPORT_COLUMNS, export_rows
-from costlens.report.filters import Filters
 from costlens.session import Settings, open_session
 
 COLUMNS = [name for name, _ in EXPORT_COLUMNS]
@@ -102,11 +102,20 @@ def read_parquet(path: Path) -> list[dict[str, object]]:
 
 
 def test_column_names_are_unique_and_documented_order_is_stable():
-    assert len(COLUMNS) == len(set(COLUMNS)) == 48
+    assert len(COLUMNS) == len(set(COLUMNS)) == 49
     assert COLUMNS[:4] == ["run_id", "request_id", "custom_id", "line_no"]
     # The first 44 are the columns as first documented; later additions only ever go at the end.
+    # Token counts take the README's vocabulary (input/output), not the wire's (prompt/completion).
+    assert COLUMNS[15:18] == ["input_tokens", "output_tokens", "total_tokens"]
+    assert not {"prompt_tokens", "completion_tokens", "errors"} & set(COLUMNS)
     assert COLUMNS[42:44] == ["source_format", "source_line_no"]
-    assert COLUMNS[44:] == ["cache_write_1h_tokens", "request_cost_usd", "price_sheet", "price_match"]
+    assert COLUMNS[44:] == [
+        "cache_write_1h_tokens",
+        "request_cost_usd",
+        "price_sheet",
+        "price_match",
+        "simulated",
+    ]
 
 
 @pytest.mark.usefixtures("two_runs")
@@ -147,7 +156,7 @@ def test_csv_money_is_plain_decimal_text_and_formulas_are_guarded(invoke, tmp_pa
     ]  # fmt: skip
     assert by_id["plain"]["stop"] == '["=1+1"]'  # starts with '[': nothing to guard
     # Numbers are never prefixed, even though they could start with '-'.
-    assert by_id["'-2"]["prompt_tokens"] == "1000000"
+    assert by_id["'-2"]["input_tokens"] == "1000000"
 
 
 @pytest.mark.usefixtures("two_runs")
@@ -164,7 +173,7 @@ def test_jsonl_money_is_a_string_and_text_is_untouched(invoke, tmp_path):
     assert by_id["@SUM(A1)"]["priced"] is False
     assert by_id["-2"]["user"] == "-2"
     assert by_id["june-1"]["finish_reasons"] == ["stop"]
-    assert (by_id["june-1"]["prompt_tokens"], by_id["june-1"]["run_id"]) == (2, 2)
+    assert (by_id["june-1"]["input_tokens"], by_id["june-1"]["run_id"]) == (2, 2)
 
 
 @pytest.mark.usefixtures("two_runs")

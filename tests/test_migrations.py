@@ -117,6 +117,7 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("lines_rejected", "BIGINT", True),
         ("base_url", "VARCHAR", True),
         ("budget_usd", "DECIMAL(38,15)", True),
+        ("simulated", "BOOLEAN", True),
     ],
 }
 
@@ -335,7 +336,7 @@ def test_migration_4_moves_run_only_columns_to_result_details(conn, monkeypatch)
     assert after == before
     assert conn.execute("SELECT run_id, request_id, attempts FROM result_details").fetchall() == [(1, 7, 2)]
     monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
-    assert migrate(conn) == [5]
+    assert migrate(conn) == [5, 6]
     assert schema(conn) == EXPECTED_SCHEMA
 
 
@@ -351,12 +352,28 @@ def test_migration_5_adds_the_1h_cache_write_bucket_as_unknown(conn, monkeypatch
     )
     before = conn.execute("SELECT * FROM results").fetchall()
     monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
-    assert migrate(conn) == [5]
+    assert migrate(conn) == [5, 6]
     after = conn.execute(
         "SELECT * EXCLUDE (cache_write_1h_tokens), cache_write_1h_tokens FROM results"
     ).fetchall()
     assert after == [(*before[0], None)]
     assert schema(conn) == EXPECTED_SCHEMA
+
+
+def test_migration_6_marks_earlier_runs_not_simulated(conn, monkeypatch):
+    """Runs logged before migration 6 keep every value and count as real (FALSE, not NULL): readers
+    leave out only runs known to be simulated."""
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:5])
+    assert migrate(conn) == [1, 2, 3, 4, 5]
+    conn.execute(ADD_RUN.format(kind="'run'"))
+    before = conn.execute("SELECT * FROM runs").fetchall()
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    assert migrate(conn) == [6]
+    assert conn.execute("SELECT * EXCLUDE (simulated), simulated FROM runs").fetchall() == [
+        (*before[0], False)
+    ]
+    conn.execute(ADD_RUN.format(kind="'replay'"))
+    assert conn.execute("SELECT simulated FROM runs WHERE run_id = 2").fetchall() == [(False,)]
 
 
 def test_unique_text_columns_are_stored_with_zstd(db_path):

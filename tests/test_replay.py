@@ -55,7 +55,7 @@ def test_every_format_is_detected_and_counted(replay, query):
         "openai_batch": 3,
         "vllm_batch": 2,
     }
-    assert (result.lines_read, result.stored, result.rejected, result.errors) == (11, 11, 0, 6)
+    assert (result.lines_read, result.stored, result.rejected, result.failed) == (11, 11, 0, 6)
     assert result.rejects == ()
     assert result.sha256 == hashlib.sha256(FORMATS.read_bytes()).hexdigest()
     rows = query(
@@ -677,7 +677,7 @@ def test_twenty_thousand_lines_in_many_chunks(jsonl, replay, query):
 
     result = replay(path, chunk_bytes=chunk_bytes)
 
-    assert (result.lines_read, result.stored, result.rejected, result.errors) == (n, n - 2, 2, 0)
+    assert (result.lines_read, result.stored, result.rejected, result.failed) == (n, n - 2, 2, 0)
     assert [(r.line_no, r.reason) for r in result.rejects] == [
         (12_346, "invalid JSON: Expecting property name enclosed in double quotes (column 2)"),
         (19_999, "duplicate custom_id 'id-3' (first at line 4)"),

@@ -28,9 +28,9 @@ from costlens.errors import ConfigError
 from costlens.ingest.replay import ReplayOptions, replay_files
 from costlens.money.costs import install_cost_view
 from costlens.money.decimal_text import format_decimal
+from costlens.money.filters import Filters
 from costlens.money.pricing import load_price_table, register_prices
 from costlens.report.data import ReportData, build_report_data
-from costlens.report.filters import Filters
 from costlens.report.html import (
     money_cents,
     money_sig,
@@ -373,7 +373,7 @@ def dec(value: str | None) -> Decimal | None:
 # --- numbers against `summary --json` --------------------------------------------------------
 
 SUMMARY_COLUMNS = (
-    "requests", "errors", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
+    "requests", "failed", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens",
     "input_cost_usd", "output_cost_usd", "cost_usd", "unpriced", "tier_fallback",
 )  # fmt: skip
 FILTER_CASES = {
@@ -422,7 +422,7 @@ def test_demo_headline_and_coverage(demo: Session) -> None:
         "360 of 360 requests priced; 0 tokens unpriced; 356 priced at standard for lack of a batch price."
         in html_text
     )
-    assert data.headline.total.requests == 360 and data.headline.total.errors == 4
+    assert data.headline.total.requests == 360 and data.headline.total.failed == 4
     assert data.headline.success_rate == Decimal(356) / 360
     assert ">98.9%<" in html_text
 
@@ -488,7 +488,7 @@ def test_comparison_figures_by_hand(fixed: Session) -> None:
     assert (mini.output_tokens, mini.baseline_output_tokens) == (650, 1000)
     assert mini.output_ratio == Decimal("0.65")
     assert mini.latency_pairs == 3 and mini.latency_ratio == pytest.approx(500 / 2000)
-    assert mini.error_rate == 0 and mini.baseline_error_rate == 0
+    assert mini.failure_rate == 0 and mini.baseline_failure_rate == 0
     # Scatter: gpt-4o-mini is cheaper *and* faster, so it alone is on the Pareto front.
     points = {p.model: p for p in c.points}
     assert points["gpt-4o-mini"].pareto and not points["gpt-4o"].pareto
@@ -674,7 +674,7 @@ def test_breakdowns_by_user_tag_finish_reason_and_error(fixed: Session) -> None:
     users = {(u.user, u.listed): u for u in data.users}
     # u-alice: c-1 (0.004) and c-3 (0.00225) of run 1; u-bob: c-2 (0.0125) and the expired c-4.
     assert users[("u-alice", True)].cost_usd == Decimal("0.00625")
-    assert users[("u-bob", True)].requests == 2 and users[("u-bob", True)].errors == 1
+    assert users[("u-bob", True)].requests == 2 and users[("u-bob", True)].failed == 1
     assert users[(None, True)].requests == 9  # no user id on the other runs
     tags = {(t.key, t.value): t for t in data.tags}
     assert tags[("team", "support")].runs == 2 and tags[("team", "support")].cost_usd == Decimal("0.04")
@@ -682,7 +682,7 @@ def test_breakdowns_by_user_tag_finish_reason_and_error(fixed: Session) -> None:
     finish = {(f.model, f.reason): f for f in data.finish_reasons}
     assert finish[("gpt-4o", "length")].choices == 1 and finish[("gpt-4o", "stop")].choices == 5
     assert finish[("gpt-4o", "length")].share_of_model == Decimal(1) / 6
-    (error,) = data.errors
+    (error,) = data.failures
     assert (error.error_type, error.model, error.requests) == ("batch_expired", "gpt-4o", 1)
     html_text = page(data)
     assert (
@@ -912,7 +912,7 @@ def test_ratio_and_percent_display() -> None:
 
 def test_json_format_has_exact_money_and_every_section(fixed: Session) -> None:
     payload = json.loads(render_json(build(fixed)))
-    assert payload["report"] == "costlens" and payload["format_version"] == 1
+    assert payload["report"] == "costlens" and payload["format_version"] == 2
     assert payload["headline"]["total"]["cost_usd"] == "0.0463325"
     assert payload["headline"]["coverage"]["complete"] is False
     assert payload["comparison"]["rows"][0]["output_ratio"] == "0.65"
@@ -926,7 +926,7 @@ def test_json_format_has_exact_money_and_every_section(fixed: Session) -> None:
         "users",
         "tags",
         "finish_reasons",
-        "errors",
+        "failures",
         "top_requests",
         "method",
     } <= set(payload)

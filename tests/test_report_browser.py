@@ -24,7 +24,7 @@ import pytest
 import test_report
 from test_report import GENERATED, build, build_hostile, page
 
-from costlens.report.filters import Filters
+from costlens.money.filters import Filters
 from costlens.report.html import render_html, write_report
 from costlens.session import Session
 

@@ -165,7 +165,7 @@ def test_piped_summary_is_one_header_and_one_line_per_model(invoke, db):
     assert lines[0] == "Cost by model"
     header = re.split(r"\s{2,}", lines[1])
     assert header == [
-        "model", "requests", "errors", "input tok", "cached tok", "output tok", "reasoning tok",
+        "model", "requests", "failed", "input tok", "cached tok", "output tok", "reasoning tok",
         "cost", "per 1K req", "priced", "unpriced", "tier fallback",
     ]  # fmt: skip
     table = lines[1 : 2 + len(IDS) + 1]

@@ -136,7 +136,8 @@ class CostlensGroup(click.Group):
     show_default=True,
     envvar="COSTLENS_FAIL_ON",
     help="Which outcomes of a finished command exit 1 (for cron): a comma-separated list of "
-    "rejects (input lines rejected), errors (failed requests), unsent (planned, not sent), or none "
+    "rejects (input lines rejected), failed (requests that failed; 'errors' is accepted too), "
+    "unsent (planned, not sent), or none "
     "(env COSTLENS_FAIL_ON). Everything is recorded either way.",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")

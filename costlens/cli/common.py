@@ -7,6 +7,7 @@ function, render.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import sys
@@ -19,7 +20,7 @@ from rich.console import Console
 
 from costlens.errors import ConfigError
 from costlens.money.decimal_text import format_decimal
-from costlens.report.filters import Filters, parse_when
+from costlens.money.filters import Filters, parse_when
 from costlens.session import Settings
 
 EXIT_OK = 0
@@ -60,13 +61,16 @@ def redacted_command_line(argv: Sequence[str]) -> str:
 
 # What may make a finished command exit 1 (--fail-on): rejected input lines, failed requests, and
 # requests a run planned but did not send (a budget stop exits 3 whatever this says).
-OUTCOMES = ("rejects", "errors", "unsent")
-DEFAULT_FAIL_ON = ("rejects", "errors", "unsent")
+OUTCOMES = ("rejects", "failed", "unsent")
+DEFAULT_FAIL_ON = ("rejects", "failed", "unsent")
+# Earlier spellings still accepted (README "Vocabulary": a failed request is "failed" everywhere now).
+_OUTCOME_ALIASES = {"errors": "failed", "error": "failed"}
 
 
 def parse_fail_on(text: str) -> frozenset[str]:
-    """``rejects,errors`` -> those outcomes; ``none`` -> exit 0 whenever the command finished."""
+    """``rejects,failed`` -> those outcomes; ``none`` -> exit 0 whenever the command finished."""
     parts = [p.strip().lower() for p in text.split(",") if p.strip()]
+    parts = [_OUTCOME_ALIASES.get(p, p) for p in parts]
     if parts == ["none"]:
         return frozenset()
     bad = [p for p in parts if p not in OUTCOMES]
@@ -123,6 +127,7 @@ def make_filters(
     until: str | None,
     models: Sequence[str] = (),
     tags: Sequence[str] = (),
+    include_simulated: bool = False,
 ) -> Filters:
     return Filters(
         run_ids=tuple(run_ids),
@@ -130,18 +135,68 @@ def make_filters(
         until=parse_when(until, option="--until") if until else None,
         models=tuple(models),
         tags=parse_tags(tags),
+        include_simulated=include_simulated,
     )
 
 
-def filter_options(func: F) -> F:
-    func = click.option("--until", metavar="WHEN", help="Only requests before this UTC date/datetime.")(func)
-    func = click.option("--since", metavar="WHEN", help="Only requests at or after this UTC date/datetime.")(
-        func
-    )
-    func = click.option(
-        "--run", "run_ids", type=int, multiple=True, metavar="ID", help="Only this run (repeatable)."
-    )(func)
-    return func
+_SELECTION = ("sel_run_ids", "sel_since", "sel_until", "sel_models", "sel_tags", "sel_include_simulated")
+
+
+def selection_options(*, models: bool = True, scope: str = "") -> Callable[[F], F]:
+    """The selection options every reader shares (summary, export, report, estimate's history,
+    pricing diff), under the same names and meaning everywhere: --run, --since, --until, --model,
+    --tag, --include-simulated. The command receives them as one ``filters`` argument.
+
+    ``scope`` words the help for a command whose selection is not its output (estimate learns
+    from "history: "); ``models=False`` leaves --model to the command (estimate's target models)."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = [kwargs.pop(name, None) for name in _SELECTION]
+            run_ids, since, until, model_ids, tags, include_simulated = values
+            kwargs["filters"] = make_filters(
+                run_ids or (), since, until, model_ids or (), tags or (), bool(include_simulated)
+            )
+            return func(*args, **kwargs)
+
+        options = [
+            click.option(
+                "--run", "sel_run_ids", type=int, multiple=True, metavar="ID",
+                help=f"{scope}Only this run (repeatable). A run named here counts even if simulated.",
+            ),
+            click.option(
+                "--since", "sel_since", metavar="WHEN",
+                help=f"{scope}Only requests at or after this UTC date/datetime.",
+            ),
+            click.option(
+                "--until", "sel_until", metavar="WHEN", help=f"{scope}Only requests before this UTC date/datetime."
+            ),
+        ]  # fmt: skip
+        if models:
+            options.append(
+                click.option(
+                    "--model", "sel_models", multiple=True, metavar="MODEL",
+                    help=f"{scope}Only this model (repeatable).",
+                )
+            )  # fmt: skip
+        options += [
+            click.option(
+                "--tag", "sel_tags", multiple=True, metavar="KEY=VALUE",
+                help=f"{scope}Only runs with this tag (repeatable).",
+            ),
+            click.option(
+                "--include-simulated", "sel_include_simulated", is_flag=True,
+                help=f"{scope}Count simulated runs too (answers from costlens serve-sim: made-up latency "
+                "and tokens); left out by default, and said so.",
+            ),
+        ]  # fmt: skip
+        command: Any = wrapper
+        for option in reversed(options):
+            command = option(command)
+        return command  # type: ignore[no-any-return]
+
+    return decorate
 
 
 def money(value: Decimal | None, places: int = 6) -> str:

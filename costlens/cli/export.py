@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from costlens.cli.common import State, filter_options, make_filters
+from costlens.cli.common import State, selection_options
+from costlens.money.filters import Filters
 from costlens.session import open_session
 
 
@@ -19,24 +20,15 @@ from costlens.session import open_session
     help="Output file format.",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
-@filter_options
-@click.option("--model", "models", multiple=True, metavar="MODEL", help="Only this model (repeatable).")
-@click.option(
-    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable)."
-)
+@selection_options()
 @click.pass_obj
 def export(
     state: State,
     fmt: str,
     out: Path,
-    run_ids: tuple[int, ...],
-    since: str | None,
-    until: str | None,
-    models: tuple[str, ...],
-    tags: tuple[str, ...],
+    filters: Filters,
 ) -> None:
     """Write one priced row per request (columns: README "Export columns")."""
-    filters = make_filters(run_ids, since, until, models, tags)
     with open_session(state.settings) as session:
         from costlens.report.export import export_rows  # imported on use: keeps start-up short
 

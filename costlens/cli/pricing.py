@@ -8,14 +8,14 @@ from pathlib import Path
 
 import click
 
-from costlens.cli.common import EXIT_PARTIAL, State, filter_options, make_console, make_filters
+from costlens.cli.common import EXIT_PARTIAL, State, make_console, selection_options
 from costlens.cli.summary import print_comparison
 from costlens.cli.tables import Column, Table, print_line
 from costlens.money.diff import SheetDiff, diff_sheets
+from costlens.money.filters import Filters, parse_when
 from costlens.money.pricing import alias_warnings, load_price_table, price_rows_for_display
 from costlens.money.sources import SOURCES, import_to_file
 from costlens.report.compare import SheetComparison, compare_sheets
-from costlens.report.filters import parse_when
 from costlens.session import (
     CompareSheet,
     load_prices,
@@ -106,11 +106,14 @@ def pricing_check(state: State, file: Path) -> None:
     help="Service tier of the request.",
 )
 @click.option(
+    "--input-tokens",
     "--prompt-tokens",
+    "prompt_tokens",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Prompt tokens (cache included): picks the long-context row.",
+    help="Input tokens of the request (cache included): picks the long-context row "
+    "(min_prompt_tokens). --prompt-tokens is the same option.",
 )
 @click.option(
     "--at", "at_text", metavar="WHEN", help="When the request ran (ISO date/datetime, UTC); default now."
@@ -132,7 +135,7 @@ def pricing_which(
         return
     console = make_console()
     console.print(
-        f"{result.model_id} ({tier}, {prompt_tokens:,} prompt tokens, at {at:%Y-%m-%d %H:%M:%S} UTC): "
+        f"{result.model_id} ({tier}, {prompt_tokens:,} input tokens, at {at:%Y-%m-%d %H:%M:%S} UTC): "
         f"{result.outcome}",
         markup=False,
     )
@@ -237,17 +240,7 @@ def print_sheet_diff(diff: SheetDiff) -> None:
 @pricing.command("diff")
 @click.argument("old", metavar="OLD")
 @click.argument("new", metavar="NEW")
-@filter_options
-@click.option(
-    "--model", "models", multiple=True, metavar="MODEL", help="Only traffic of this model (repeatable)."
-)
-@click.option(
-    "--tag",
-    "tags",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Only traffic of runs with this tag (repeatable).",
-)
+@selection_options(scope="Traffic: ")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON: cells as plain decimals, money as exact strings."
 )
@@ -256,11 +249,7 @@ def pricing_diff(
     state: State,
     old: str,
     new: str,
-    run_ids: tuple[int, ...],
-    since: str | None,
-    until: str | None,
-    models: tuple[str, ...],
-    tags: tuple[str, ...],
+    filters: Filters,
     as_json: bool,
 ) -> None:
     """Compare two price sheets OLD and NEW (CSV paths or genai-prices): rows added, removed and
@@ -268,7 +257,6 @@ def pricing_diff(
     what the selected traffic costs on each sheet and the difference (NEW - OLD, over the requests
     priced on both). Each sheet is priced alone, with the alias files and no fallback sheet.
     The filters select traffic only; the sheet diff covers every row. Nothing is stored."""
-    filters = make_filters(run_ids, since, until, models, tags)
     old_name, new_name = old, new  # a sheet is shown under the name it was given
     sheets = [
         CompareSheet(old_name, old, load_sheet_alone(state.settings, old)),

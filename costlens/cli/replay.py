@@ -18,7 +18,7 @@ from costlens.cli.common import (
 )
 from costlens.cli.summary import print_summary
 from costlens.ingest.replay import ReplayOptions, replay_files
-from costlens.report.filters import Filters, parse_when
+from costlens.money.filters import Filters, parse_when
 from costlens.report.summary import summarize
 from costlens.session import open_session
 
@@ -107,7 +107,7 @@ def replay(
                     "lines_read": r.lines_read,
                     "stored": r.stored,
                     "rejected": r.rejected,
-                    "errors": r.errors,
+                    "failed": r.failed,
                     "formats": dict(r.formats),
                     "rejects": [{"line": x.line_no, "reason": x.reason} for x in r.rejects],
                 }
@@ -142,7 +142,7 @@ def replay(
             formats = ", ".join(f"{k} {v}" for k, v in r.formats.items()) or "none"
             click.echo(
                 f"run {r.run_id} {r.file}: {r.lines_read} lines read, {r.stored} stored, {r.rejected} rejected, "
-                f"{r.errors} failed requests ({formats})"
+                f"{r.failed:,} failed requests ({formats})"
             )
         print_summary(summary)
-    state.exit_partial_if(rejects=len(all_rejects), errors=sum(r.errors for r in outcome.results))
+    state.exit_partial_if(rejects=len(all_rejects), failed=sum(r.failed for r in outcome.results))

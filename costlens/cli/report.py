@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from costlens.cli.common import State, filter_options, make_filters
+from costlens.cli.common import State, selection_options
 from costlens.cli.summary import compare_pricing_option
+from costlens.money.filters import Filters
 from costlens.session import load_compare_sheets, open_session, register_compare_sheets
 
 
@@ -18,11 +19,7 @@ from costlens.session import load_compare_sheets, open_session, register_compare
     default=None,
     help="File to write; default reports/costlens-report.html (.json with --format json); '-' = stdout.",
 )
-@filter_options
-@click.option("--model", "models", multiple=True, metavar="MODEL", help="Only this model (repeatable).")
-@click.option(
-    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable)."
-)
+@selection_options()
 @click.option(
     "--tz",
     default="UTC",
@@ -62,11 +59,7 @@ from costlens.session import load_compare_sheets, open_session, register_compare
 def report(
     state: State,
     out: Path | None,
-    run_ids: tuple[int, ...],
-    since: str | None,
-    until: str | None,
-    models: tuple[str, ...],
-    tags: tuple[str, ...],
+    filters: Filters,
     tz: str,
     baseline: str | None,
     plotly_mode: str,
@@ -80,7 +73,6 @@ def report(
     Set COSTLENS_REPORT_TIME (ISO datetime) to fix the generation time: the same data then
     gives a byte-identical file. With --compare-pricing the page adds a section "Price sheets
     side by side": the same requests on each named sheet, with the differences."""
-    filters = make_filters(run_ids, since, until, models, tags)
     sheets = load_compare_sheets(state.settings, compare)  # validated before the database is opened
     from costlens.report.data import build_report_data
     from costlens.report.html import render_html, render_json, report_time, write_report  # imported on use

@@ -69,7 +69,8 @@ def _run_summary(outcome: RunOutcome) -> str:
     if o.unpriced:
         spend += f" (+{o.unpriced:,} unpriced)"
     parts = [
-        f"run {o.run_id}{' (resumed)' if o.resumed else ''}: {o.run_requests:,} requests",
+        f"run {o.run_id}{' (resumed)' if o.resumed else ''}"
+        f"{' (SIMULATED: the answers say they are made up)' if o.simulated else ''}: {o.run_requests:,} requests",
         f"{o.run_ok:,} ok",
         f"{o.run_failed:,} failed",
         f"{o.run_unsent:,} not sent",
@@ -155,6 +156,16 @@ def _run_summary(outcome: RunOutcome) -> str:
     show_default=True,
     help="Store messages and completion text; without, only their sha256.",
 )
+@click.option(
+    "--stop-grace",
+    "stop_grace",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="After the first Ctrl-C (or SIGTERM), how long to wait for the answers in flight "
+    "(recorded as usual); a second Ctrl-C drops them at once. 0 = drop at once.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.pass_obj
 def run(
@@ -177,14 +188,16 @@ def run(
     tags: tuple[str, ...],
     resume: int | None,
     store_content: bool,
+    stop_grace: float,
     as_json: bool,
 ) -> None:
     """Send REQUESTS.jsonl (batch input lines, {custom_id, body} or bare bodies) and log every
     outcome with its usage and cost.
 
     Exit 0 when every request succeeded; 1 when lines were rejected or requests failed (all
-    recorded); 3 when --budget stopped it; 130 when interrupted (Ctrl-C): what arrived is kept,
-    and the same command with --resume RUN_ID sends the rest."""
+    recorded); 3 when --budget stopped it; 130 when interrupted (Ctrl-C or SIGTERM): sending stops,
+    the answers in flight are waited for up to --stop-grace seconds (a second Ctrl-C drops them),
+    what arrived is kept, and the printed command (--resume RUN_ID) sends the rest."""
     from costlens.send.progress import RunProgressDisplay  # imported on use: HTTP client, asyncio
     from costlens.send.run import RunOptions, run_requests
 
@@ -212,9 +225,10 @@ def run(
             store_content=store_content,
             command_line=redacted_command_line(sys.argv[1:]),
             pricing_sha256=session.pricing_sha256,
+            stop_grace_s=stop_grace,
         )
         try:
-            outcome = run_requests(session, options, on_progress=display)
+            outcome = run_requests(session, options, on_progress=display, on_notice=display.notice)
         finally:
             display.close()
     for rej in outcome.rejects[:50]:
@@ -228,8 +242,12 @@ def run(
     else:
         click.echo(_run_summary(outcome))
     if outcome.status == "interrupted":
+        dropped = (
+            f"; {outcome.dropped:,} in flight dropped (the provider may bill them)" if outcome.dropped else ""
+        )
         click.echo(
-            f"costlens: interrupted; what arrived is stored. Resume with: {_resume_hint(outcome.run_id)}",
+            f"costlens: interrupted; what arrived is stored{dropped}. "
+            f"Resume with: {_resume_hint(outcome.run_id)}",
             err=True,
         )
         sys.exit(EXIT_INTERRUPTED)
@@ -239,7 +257,7 @@ def run(
             err=True,
         )
         sys.exit(EXIT_BUDGET)
-    state.exit_partial_if(rejects=len(outcome.rejects), errors=outcome.run_failed, unsent=outcome.run_unsent)
+    state.exit_partial_if(rejects=len(outcome.rejects), failed=outcome.run_failed, unsent=outcome.run_unsent)
 
 
 def _run_json(o: RunOutcome) -> dict[str, Any]:
@@ -269,13 +287,16 @@ def _run_json(o: RunOutcome) -> dict[str, Any]:
             "remaining_worst_case_usd": usd(o.remaining_worst_case_usd),
             "budget_to_finish_usd": usd(o.budget_to_finish),
         },
+        "simulated": o.simulated,
         "this_invocation": {
+            "dropped_in_flight": o.dropped,
+            "answered_after_stop": o.drained,
             "sent": o.sent,
             "ok": o.ok,
             "failed": o.failed,
             "not_sent": o.not_sent,
-            "prompt_tokens": o.prompt_tokens,
-            "completion_tokens": o.completion_tokens,
+            "input_tokens": o.prompt_tokens,
+            "output_tokens": o.completion_tokens,
             "elapsed_s": round(o.elapsed_s, 3),
         },
     }

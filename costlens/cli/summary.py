@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 
 import click
 
-from costlens.cli.common import State, filter_options, make_filters, money
+from costlens.cli.common import State, money, selection_options
 from costlens.cli.tables import Column, Table, print_line
+from costlens.money.filters import Filters
 from costlens.report.compare import SheetComparison, SheetCost, compare_sheets
 from costlens.report.summary import Summary, list_runs, summarize
 from costlens.session import load_compare_sheets, open_session, register_compare_sheets
@@ -54,8 +55,8 @@ def signed_percent(value: Decimal | None) -> str:
 
 def _coverage(cost: SheetCost, requests: int) -> str:
     text = f"{cost.sheet}: {cost.priced:,} of {requests:,} priced"
-    if cost.sheet_fallback:
-        text += f" ({cost.sheet_fallback:,} by a fallback sheet)"
+    if cost.priced_by_fallback_sheet:
+        text += f" ({cost.priced_by_fallback_sheet:,} by a fallback sheet)"
     text += f", {cost.unpriced:,} unpriced"
     if cost.tier_fallback:
         text += f", {cost.tier_fallback:,} at standard for lack of a tier price"
@@ -98,7 +99,7 @@ def print_comparison(comparison: SheetComparison, *, title: str = "Cost on other
 SUMMARY_COLUMNS = (
     Column("model", align="left"),
     Column("requests", priority=1),
-    Column("errors", priority=3),
+    Column("failed", priority=3),
     Column("input tok", priority=4),
     Column("cached tok", priority=6),
     Column("output tok", priority=4),
@@ -117,7 +118,7 @@ def print_summary(summary: Summary) -> None:
         table.add_row(
             m.model,  # a model id is data, never rich markup (a stray "[/]" would even raise)
             f"{m.requests:,}",
-            f"{m.errors:,}",
+            f"{m.failed:,}",
             f"{m.input_tokens:,}",
             f"{m.cached_tokens:,}",
             f"{m.output_tokens:,}",
@@ -146,14 +147,13 @@ def print_summary(summary: Summary) -> None:
         print_line(
             f"{total.tier_fallback:,} requests priced at standard for lack of a price row for their tier."
         )
+    simulated = summary.simulated.sentence()
+    if simulated:
+        print_line(simulated)
 
 
 @click.command()
-@filter_options
-@click.option("--model", "models", multiple=True, metavar="MODEL", help="Only this model (repeatable).")
-@click.option(
-    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag (repeatable)."
-)
+@selection_options()
 @compare_pricing_option
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON: exact decimal strings, one object per model."
@@ -161,19 +161,14 @@ def print_summary(summary: Summary) -> None:
 @click.pass_obj
 def summary(
     state: State,
-    run_ids: tuple[int, ...],
-    since: str | None,
-    until: str | None,
-    models: tuple[str, ...],
-    tags: tuple[str, ...],
+    filters: Filters,
     compare: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Cost per model: requests, errors, tokens by bucket, cost, cost per 1K requests, price coverage.
+    """Cost per model: requests, failed, tokens by bucket, cost, cost per 1K requests, price coverage.
 
     With --compare-pricing, also the same requests' cost on each other sheet and the difference
     (other - main, over the requests priced on both)."""
-    filters = make_filters(run_ids, since, until, models, tags)
     sheets = load_compare_sheets(state.settings, compare)  # validated before the database is opened
     comparison: SheetComparison | None = None
     with open_session(state.settings) as session:
@@ -194,7 +189,7 @@ def summary(
 RUNS_COLUMNS = (
     Column("id"),
     Column("name", align="left"),  # runs of one name differ only by what follows: never cut it
-    Column("kind", align="left", priority=2),
+    Column("kind", align="left", priority=2),  # "run (simulated)"; the id's * says so at any width
     Column("status", align="left", priority=1),
     Column("source", align="left", priority=5, whole=False),  # a path may wrap
     Column("started (UTC)", align="left", priority=1, whole=False),
@@ -224,9 +219,9 @@ def runs(state: State, limit: int | None, as_json: bool) -> None:
     table = Table("Runs", RUNS_COLUMNS)
     for r in items:
         table.add_row(
-            str(r.run_id),
+            f"{r.run_id}*" if r.simulated else str(r.run_id),
             r.name or "",
-            r.kind,
+            f"{r.kind} (simulated)" if r.simulated else r.kind,
             r.status,
             r.source_file or "",
             r.started_at,
@@ -241,3 +236,8 @@ def runs(state: State, limit: int | None, as_json: bool) -> None:
             money(r.cost_usd),
         )
     table.print()
+    if any(r.simulated for r in items):
+        print_line(
+            "* simulated run: its answers came from costlens serve-sim (made-up latency and tokens); "
+            "summary, report and estimate leave it out unless --include-simulated or --run names it."
+        )

@@ -531,7 +531,7 @@ class ReplayResult:
     lines_read: int
     stored: int
     rejected: int
-    errors: int
+    failed: int
     formats: Mapping[str, int]
     rejects: tuple[Reject, ...]
 
@@ -892,7 +892,7 @@ def _replay_one(
         lines_read=read,
         stored=stored,
         rejected=len(rejects),
-        errors=errors,
+        failed=errors,
         formats=formats,
         rejects=tuple(rejects),
     )

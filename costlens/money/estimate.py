@@ -11,7 +11,14 @@ Per model:
   is shown;
 * **expected**: when the database holds past successful requests of the same model
   (run or replayed, usage reported), the mean completion tokens per choice there,
-  times each request's ``n`` — the likely bill rather than the cap.
+  times each request's ``n`` — the likely bill rather than the cap. The history is the
+  selection of ``summary`` (:class:`~costlens.money.filters.Filters`: runs, window, tags;
+  simulated runs left out unless asked), and every expected figure carries its sample size
+  (``history_requests``);
+* **against a run** (``actual_run``): a finished run (or replay) of the same file, set beside
+  the estimate per model: requests, input tokens (counted vs reported), output tokens
+  (expected vs actual) and money. The run itself, and anything after it started, is left
+  out of the history, so the estimate is the one that could have been made before it.
 
 Every figure is priced by the cost view itself (:mod:`costlens.money.quote`), so model
 resolution, aliases and long-context rows are exactly those of a real run. Without
@@ -22,7 +29,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -32,10 +40,11 @@ import duckdb
 from costlens.errors import ConfigError, InputError
 from costlens.ingest.requests_file import RequestFile, stage_request_file
 from costlens.money.decimal_text import format_decimal
+from costlens.money.filters import Filters
 from costlens.money.quote import QuoteRequest, output_bound, quote
 from costlens.store.db import utcnow
 
-__all__ = ["Estimate", "ModelEstimate", "estimate_file"]
+__all__ = ["ActualModel", "ActualRun", "Estimate", "ModelEstimate", "estimate_file"]
 
 # A stand-in for the body's model when every priced model is estimated: the file's own
 # models do not matter then, so a line without one is not an error.
@@ -48,7 +57,7 @@ class ModelEstimate:
     priced_model: str | None
     priced: bool
     requests: int
-    prompt_tokens: int
+    input_tokens: int  # counted offline (costlens.tokens)
     # Output bounds: requests with max_tokens, those bounded by history instead, those unbounded.
     bounded_requests: int
     history_bounded_requests: int
@@ -72,7 +81,7 @@ class ModelEstimate:
             "priced_model": self.priced_model,
             "priced": self.priced,
             "requests": self.requests,
-            "prompt_tokens": self.prompt_tokens,
+            "input_tokens": self.input_tokens,
             "bounded_requests": self.bounded_requests,
             "history_bounded_requests": self.history_bounded_requests,
             "unbounded_requests": self.unbounded_requests,
@@ -87,10 +96,53 @@ class ModelEstimate:
         }
 
 
+def _usd(value: Decimal | None) -> str | None:
+    return None if value is None else format_decimal(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ActualModel:
+    """What one model of the run actually came to (reported usage, priced by the cost view)."""
+
+    model: str
+    requests: int  # planned for this model in the run
+    ok: int
+    input_tokens: int
+    output_tokens: int
+    input_cost_usd: Decimal | None
+    output_cost_usd: Decimal | None
+    cost_usd: Decimal | None  # None when some ok request of it is unpriced
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "requests": self.requests,
+            "ok": self.ok,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "input_cost_usd": _usd(self.input_cost_usd),
+            "output_cost_usd": _usd(self.output_cost_usd),
+            "cost_usd": _usd(self.cost_usd),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ActualRun:
+    run_id: int
+    name: str | None
+    started_at: datetime
+    models: tuple[ActualModel, ...]
+
+    def model(self, key: str) -> ActualModel | None:
+        return next((m for m in self.models if m.model.lower() == key.lower()), None)
+
+
 @dataclass(frozen=True, slots=True)
 class Estimate:
     requests: RequestFile
     models: tuple[ModelEstimate, ...]
+    history: Filters = Filters()
+    actual: ActualRun | None = None
 
     def as_json(self) -> dict[str, Any]:
         rf = self.requests
@@ -101,7 +153,41 @@ class Estimate:
             "accepted": rf.accepted,
             "rejected": len(rf.rejects),
             "rejects": [{"line": r.line_no, "reason": r.reason} for r in rf.rejects],
+            "history": {
+                "since": None if self.history.since is None else self.history.since.isoformat() + "Z",
+                "until": None if self.history.until is None else self.history.until.isoformat() + "Z",
+                "runs": list(self.history.run_ids) or None,
+                "tags": dict(self.history.tags) or None,
+                "excluded_runs": list(self.history.exclude_run_ids) or None,
+                "include_simulated": self.history.include_simulated,
+            },
             "models": [m.as_json() for m in self.models],
+            "actual": None if self.actual is None else self._actual_json(self.actual),
+        }
+
+    def _actual_json(self, actual: ActualRun) -> dict[str, Any]:
+        rows = []
+        for m in self.models:
+            a = actual.model(m.model)
+            row: dict[str, Any] = {"model": m.model, "estimate": m.as_json(), "actual": a and a.as_json()}
+            if a is not None:
+                row["difference"] = {
+                    "input_tokens": a.input_tokens - m.input_tokens,
+                    "output_tokens": None
+                    if m.expected_output_tokens is None
+                    else a.output_tokens - m.expected_output_tokens,
+                    "cost_usd": _usd(
+                        None
+                        if a.cost_usd is None or m.expected_total_usd is None
+                        else a.cost_usd - m.expected_total_usd
+                    ),
+                }
+            rows.append(row)
+        return {
+            "run_id": actual.run_id,
+            "name": actual.name,
+            "started_at": actual.started_at.isoformat() + "Z",
+            "models": rows,
         }
 
 
@@ -135,15 +221,19 @@ def _priced_models(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _history(conn: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> dict[str, tuple[int, Decimal]]:
-    """Per model key (lower case): past successful requests with reported usage, and completion tokens per choice."""
+def _history(
+    conn: duckdb.DuckDBPyConnection, keys: Sequence[str], selection: Filters
+) -> dict[str, tuple[int, Decimal]]:
+    """Per model key (lower case): past successful requests with reported usage in the selection,
+    and their completion tokens per choice."""
+    where, params = selection.where("c")
     rows = conn.execute(
-        """SELECT lower(model), count(*), sum(completion_tokens), sum(coalesce(n, 1))
-           FROM request_costs
-           WHERE status = 'ok' AND usage_source = 'reported' AND completion_tokens IS NOT NULL
-             AND lower(model) IN (SELECT unnest(CAST(? AS VARCHAR[])))
-           GROUP BY 1""",
-        [list(keys)],
+        f"""SELECT lower(c.model), count(*), sum(c.completion_tokens), sum(coalesce(c.n, 1))
+            FROM request_costs c
+            WHERE c.status = 'ok' AND c.usage_source = 'reported' AND c.completion_tokens IS NOT NULL
+              AND lower(c.model) IN (SELECT unnest(CAST(? AS VARCHAR[]))) AND {where}
+            GROUP BY 1""",
+        [list(keys), *params],
     ).fetchall()
     return {
         key: (int(count), Decimal(int(tokens)) / Decimal(int(choices)))
@@ -171,17 +261,106 @@ def _sum(values: Sequence[Decimal | None]) -> Decimal | None:
     return total
 
 
-def estimate_file(conn: duckdb.DuckDBPyConnection, path: Path, models: Sequence[str] = ()) -> Estimate:
-    """Estimate ``path`` on each of ``models`` (default: every priced model). Nothing is stored."""
+def _find_run(
+    conn: duckdb.DuckDBPyConnection, staged: RequestFile, which: str
+) -> tuple[int, str | None, datetime]:
+    """The run ``which`` names (an id, or ``last``): finished, and planned from this very file."""
+    if which.strip().lower() == "last":
+        rows = conn.execute(
+            "SELECT run_id FROM runs WHERE requests_sha256 = ? AND status <> 'running' "
+            "ORDER BY started_at DESC, run_id DESC LIMIT 1",
+            [staged.sha256],
+        ).fetchall()
+        if not rows:
+            raise ConfigError(f"--actual last: no finished run or replay of {staged.path} in this database")
+        run_id = int(rows[0][0])
+    else:
+        try:
+            run_id = int(which)
+        except ValueError:
+            raise ConfigError(f"--actual {which!r}: expected a run id or last") from None
+    rows = conn.execute(
+        "SELECT name, status, requests_sha256, started_at FROM runs WHERE run_id = ?", [run_id]
+    ).fetchall()
+    if not rows:
+        raise ConfigError(f"--actual {run_id}: no such run in this database")
+    name, status, sha256, started_at = rows[0]
+    if sha256 != staged.sha256:
+        raise ConfigError(
+            f"--actual {run_id}: run {run_id} was not planned from {staged.path} (its requests file differs)"
+        )
+    if status != "completed":
+        raise ConfigError(
+            f"--actual {run_id}: run {run_id} is {status.replace('_', ' ')}; estimate vs actual needs a "
+            "finished run (resume it first)"
+        )
+    return run_id, name, started_at
+
+
+def _actual(
+    conn: duckdb.DuckDBPyConnection, run_id: int, name: str | None, started_at: datetime
+) -> ActualRun:
+    rows = conn.execute(
+        """SELECT min(q.requested_model), count(*),
+                  count(*) FILTER (WHERE c.status = 'ok'),
+                  coalesce(sum(c.prompt_tokens), 0), coalesce(sum(c.completion_tokens), 0),
+                  sum(c.input_cost_usd), sum(c.output_cost_usd), sum(c.cost_usd),
+                  bool_or(c.status = 'ok' AND NOT c.priced)
+           FROM requests q
+           LEFT JOIN request_costs c ON c.run_id = q.run_id AND c.request_id = q.request_id
+           WHERE q.run_id = ?
+           GROUP BY lower(q.requested_model) ORDER BY 1""",
+        [run_id],
+    ).fetchall()
+    models = tuple(
+        ActualModel(
+            model=str(model),
+            requests=int(count),
+            ok=int(ok),
+            input_tokens=int(prompt),
+            output_tokens=int(completion),
+            input_cost_usd=None if unpriced else input_cost,
+            output_cost_usd=None if unpriced else output_cost,
+            cost_usd=None if unpriced else cost,
+        )
+        for model, count, ok, prompt, completion, input_cost, output_cost, cost, unpriced in rows
+    )
+    return ActualRun(run_id, name, started_at, models)
+
+
+def estimate_file(
+    conn: duckdb.DuckDBPyConnection,
+    path: Path,
+    models: Sequence[str] = (),
+    *,
+    history: Filters | None = None,
+    actual_run: str | None = None,
+) -> Estimate:
+    """Estimate ``path`` on each of ``models`` (default: every priced model, or the models of
+    ``actual_run``); ``history`` selects the past requests the expected output is learned from.
+    With ``actual_run`` (a run id or ``last``), set the estimate beside that run. Nothing is stored."""
     from costlens import tokens  # lazy: loading a vocabulary takes a second
 
     if not path.is_file():
         raise InputError("no such file", file=str(path))
     if any(not m.strip() for m in models):
         raise ConfigError("--model must not be empty")
+    selection = history or Filters()
     staged = stage_request_file(
         conn, path, default_model=models[0] if models else _ANY_MODEL, store_content=False
     )
+    actual: ActualRun | None = None
+    if actual_run is not None:
+        run_id, name, started_at = _find_run(conn, staged, actual_run)
+        actual = _actual(conn, run_id, name, started_at)
+        # The estimate that could have been made before the run: without it, and nothing after it began.
+        selection = replace(
+            selection,
+            exclude_run_ids=(*selection.exclude_run_ids, run_id),
+            until=started_at if selection.until is None or selection.until > started_at else selection.until,
+        )
+        if not models:
+            models = [m.model for m in actual.models]
     targets = list(dict.fromkeys(models)) or _priced_models(conn)
     lines = _lines(conn)
     now = utcnow()
@@ -193,14 +372,14 @@ def estimate_file(conn: duckdb.DuckDBPyConnection, path: Path, models: Sequence[
         at=now,
     )
     keys = [(probe[i].priced_model or m).lower() for i, m in enumerate(targets)]
-    history = _history(conn, keys)
+    learned = _history(conn, keys, selection)
 
     prompt_counts: dict[tuple[int, str], int] = {}  # counted once per encoding, not per model
     planned: list[list[_Planned]] = []
     requests: list[QuoteRequest] = []
     for mi, model in enumerate(targets):
         encoding = tokens.encoding_for_model(model)
-        per_choice = history[keys[mi]][1] if keys[mi] in history else None
+        per_choice = learned[keys[mi]][1] if keys[mi] in learned else None
         rows: list[_Planned] = []
         for li, line in enumerate(lines):
             prompt = prompt_counts.get((li, encoding))
@@ -229,7 +408,7 @@ def estimate_file(conn: duckdb.DuckDBPyConnection, path: Path, models: Sequence[
     results: list[ModelEstimate] = []
     for mi, (model, rows) in enumerate(zip(targets, planned, strict=True)):
         priced = probe[mi].priced
-        count = history[keys[mi]][0] if keys[mi] in history else 0
+        count = learned[keys[mi]][0] if keys[mi] in learned else 0
         kinds = [r.kind for r in rows]
         input_cost = _sum([quotes[r.key].input_cost_usd for r in rows]) if priced else None
         worst_out = _sum([quotes[r.key].output_cost_usd for r in rows]) if priced else None
@@ -242,7 +421,7 @@ def estimate_file(conn: duckdb.DuckDBPyConnection, path: Path, models: Sequence[
                 priced_model=probe[mi].priced_model,
                 priced=priced,
                 requests=len(rows),
-                prompt_tokens=sum(r.prompt for r in rows),
+                input_tokens=sum(r.prompt for r in rows),
                 bounded_requests=kinds.count("bounded"),
                 history_bounded_requests=kinds.count("history"),
                 unbounded_requests=kinds.count("unbounded"),
@@ -256,4 +435,4 @@ def estimate_file(conn: duckdb.DuckDBPyConnection, path: Path, models: Sequence[
                 expected_total_usd=_sum([input_cost, expected_out]),
             )
         )
-    return Estimate(staged, tuple(results))
+    return Estimate(staged, tuple(results), selection, actual)

@@ -80,7 +80,7 @@ class Which:
         return {
             "model_id": self.model_id,
             "tier": self.tier,
-            "prompt_tokens": self.prompt_tokens,
+            "input_tokens": self.prompt_tokens,
             "at": self.at.isoformat(),
             "outcome": self.outcome,
             "rule": self.rule,

@@ -1,4 +1,4 @@
-"""What people read: row filters (``filters``), the per-model summary and run list
+"""What people read: the per-model summary and run list
 (``summary``), exports (``export``), the report's figures (``data`` + ``sql/``) and its HTML
 (``html`` + ``templates/``).
 

@@ -35,7 +35,7 @@ import duckdb
 from costlens.errors import StoreError
 from costlens.money.costs import COST_VIEW
 from costlens.money.decimal_text import format_decimal
-from costlens.report.filters import Filters
+from costlens.money.filters import Filters
 from costlens.session import MAIN_SHEET
 
 __all__ = ["CompareRow", "SheetComparison", "SheetCost", "SheetDifference", "compare_sheets"]
@@ -91,7 +91,7 @@ class SheetCost:
     tier_fallback: int
     unpriced_tokens: int
     # Priced by a --fallback-pricing sheet of the base table (part of ``priced``); 0 on a compared sheet.
-    sheet_fallback: int = 0
+    priced_by_fallback_sheet: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -100,7 +100,7 @@ class SheetCost:
             "priced": self.priced,
             "unpriced": self.unpriced,
             "tier_fallback": self.tier_fallback,
-            "priced_by_fallback_sheet": self.sheet_fallback,
+            "priced_by_fallback_sheet": self.priced_by_fallback_sheet,
             "unpriced_tokens": self.unpriced_tokens,
         }
 
@@ -191,7 +191,7 @@ def _cost(row: Mapping[str, Any], prefix: str, sheet: str) -> SheetCost:
         unpriced=int(row[f"{prefix}_unpriced"]),
         tier_fallback=int(row[f"{prefix}_tier_fallback"]),
         unpriced_tokens=int(row[f"{prefix}_unpriced_tokens"]),
-        sheet_fallback=int(row[f"{prefix}_sheet_fallback"]),
+        priced_by_fallback_sheet=int(row[f"{prefix}_sheet_fallback"]),
     )
 
 

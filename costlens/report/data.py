@@ -32,9 +32,10 @@ import duckdb
 
 from costlens import __version__
 from costlens.errors import ConfigError, StoreError
+from costlens.money.filters import Filters
 from costlens.money.pricing import PriceTable
 from costlens.report.compare import SheetComparison, compare_sheets
-from costlens.report.filters import Filters
+from costlens.report.summary import SimulatedRuns, simulated_runs
 
 __all__ = [
     "COST_FORMULA",
@@ -98,7 +99,7 @@ class ModelRow:
     model: str
     requests: int
     ok: int
-    errors: int
+    failed: int
     input_tokens: int
     cached_tokens: int
     cache_write_tokens: int
@@ -112,7 +113,7 @@ class ModelRow:
     tier_fallback: int
     unpriced_tokens: int
     priced_tokens: int
-    sheet_fallback: int
+    priced_by_fallback_sheet: int
     cost_per_1k_requests: Decimal | None
     cost_per_1m_tokens: Decimal | None
     share_of_spend: Decimal | None
@@ -135,12 +136,12 @@ class Coverage:
     tier_fallback: int
     fallback_by_tier: tuple[TierFallback, ...]
     # Priced by a --fallback-pricing sheet (part of ``priced``), and the names of those sheets.
-    sheet_fallback: int = 0
+    priced_by_fallback_sheet: int = 0
     fallback_sheets: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
-        return self.unpriced == 0 and self.tier_fallback == 0 and self.sheet_fallback == 0
+        return self.unpriced == 0 and self.tier_fallback == 0 and self.priced_by_fallback_sheet == 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,6 +154,7 @@ class RunRef:
     tags: tuple[tuple[str, str], ...]
     requests: int
     cost_usd: Decimal | None
+    simulated: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,6 +168,8 @@ class Headline:
     # Requests with no time of their own (Anthropic batch results, expired lines): dated at the
     # replay (or `replay --at`), so they stretch the period to the day of the replay.
     undated: int = 0
+    # Simulated runs (costlens serve-sim) counted on the page, or left out of it.
+    simulated: SimulatedRuns = SimulatedRuns(included=False, runs=0, requests=0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,10 +191,10 @@ class ComparisonRow:
     mean_latency_ms: float | None
     baseline_mean_latency_ms: float | None
     latency_ratio: float | None
-    errors: int
-    baseline_errors: int
-    error_rate: Decimal | None
-    baseline_error_rate: Decimal | None
+    failed: int
+    baseline_failed: int
+    failure_rate: Decimal | None
+    baseline_failure_rate: Decimal | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -292,7 +296,7 @@ class UserRow:
     listed: bool
     users: int
     requests: int
-    errors: int
+    failed: int
     input_tokens: int
     output_tokens: int
     cost_usd: Decimal | None
@@ -398,7 +402,7 @@ class ReportData:
     users: tuple[UserRow, ...]
     tags: tuple[TagRow, ...]
     finish_reasons: tuple[FinishRow, ...]
-    errors: tuple[ErrorRow, ...]
+    failures: tuple[ErrorRow, ...]  # failed requests by error type and model
     top_requests: tuple[TopRequest, ...]
     method: Method
     # --compare-pricing: the same requests on each named sheet (costlens.report.compare); None without it.
@@ -446,7 +450,7 @@ def _model_row(row: Mapping[str, Any], total_cost: Decimal | None) -> ModelRow:
         model="TOTAL" if row["is_total"] else row["model"],
         requests=row["requests"],
         ok=row["ok"],
-        errors=row["errors"],
+        failed=row["failed"],
         input_tokens=int(row["input_tokens"]),
         cached_tokens=int(row["cached_tokens"]),
         cache_write_tokens=int(row["cache_write_tokens"]),
@@ -460,7 +464,7 @@ def _model_row(row: Mapping[str, Any], total_cost: Decimal | None) -> ModelRow:
         tier_fallback=row["tier_fallback"],
         unpriced_tokens=int(row["unpriced_tokens"]),
         priced_tokens=int(row["priced_tokens"]),
-        sheet_fallback=int(row["sheet_fallback"]),
+        priced_by_fallback_sheet=int(row["sheet_fallback"]),
         # Same definition as summary.ModelSummary.cost_per_1k_requests.
         cost_per_1k_requests=None if cost is None or priced == 0 else cost * 1000 / priced,
         cost_per_1m_tokens=_ratio(None if cost is None else cost * 1_000_000, int(row["priced_tokens"])),
@@ -470,7 +474,7 @@ def _model_row(row: Mapping[str, Any], total_cost: Decimal | None) -> ModelRow:
 
 def _empty_total() -> dict[str, Any]:
     zero_keys = (
-        "requests", "ok", "errors", "input_tokens", "cached_tokens", "cache_write_tokens",
+        "requests", "ok", "failed", "input_tokens", "cached_tokens", "cache_write_tokens",
         "output_tokens", "reasoning_tokens", "priced", "unpriced", "tier_fallback",
         "unpriced_tokens", "priced_tokens", "sheet_fallback",
     )  # fmt: skip
@@ -531,10 +535,10 @@ def _comparison(
                 latency_ratio=None
                 if mean_latency is None or not base_latency
                 else mean_latency / base_latency,
-                errors=r["errors"],
-                baseline_errors=r["baseline_errors"],
-                error_rate=_ratio(r["errors"], r["pairs"]),
-                baseline_error_rate=_ratio(r["baseline_errors"], r["pairs"]),
+                failed=r["failed"],
+                baseline_failed=r["baseline_failed"],
+                failure_rate=_ratio(r["failed"], r["pairs"]),
+                baseline_failure_rate=_ratio(r["baseline_failed"], r["pairs"]),
             )
         )
     means = {
@@ -777,6 +781,7 @@ def _build(
                 tags=tuple(sorted((str(k), str(v)) for k, v in json.loads(r["tags"]).items())),
                 requests=r["requests"],
                 cost_usd=r["cost_usd"],
+                simulated=bool(r["simulated"]),
             )
         )
         if r["previous_run_id"] is not None:
@@ -808,7 +813,7 @@ def _build(
         unpriced_tokens=total.unpriced_tokens,
         tier_fallback=total.tier_fallback,
         fallback_by_tier=fallback,
-        sheet_fallback=total.sheet_fallback,
+        priced_by_fallback_sheet=total.priced_by_fallback_sheet,
         fallback_sheets=tuple(r["price_sheet_name"] for r in _rows(conn, "fallback_sheets")),
     )
     headline = Headline(
@@ -819,6 +824,7 @@ def _build(
         runs=tuple(runs),
         coverage=coverage,
         undated=int(conn.execute("SELECT count(*) FROM report_rows WHERE undated").fetchall()[0][0]),
+        simulated=simulated_runs(conn, filters),
     )
 
     comparison = _comparison(conn, models, baseline) if total.requests else None
@@ -856,7 +862,7 @@ def _build(
             listed=r["listed"],
             users=r["users"],
             requests=int(r["requests"]),
-            errors=int(r["errors"]),
+            failed=int(r["failed"]),
             input_tokens=int(r["input_tokens"]),
             output_tokens=int(r["output_tokens"]),
             cost_usd=r["cost_usd"],
@@ -893,7 +899,7 @@ def _build(
         )
         for r in finish_raw
     )
-    errors = tuple(
+    failures = tuple(
         ErrorRow(
             error_type=r["error_type"],
             model=r["model"],
@@ -949,7 +955,7 @@ def _build(
         users=users,
         tags=tags,
         finish_reasons=finish,
-        errors=errors,
+        failures=failures,
         top_requests=top,
         method=method,
     )

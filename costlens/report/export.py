@@ -16,7 +16,7 @@ from typing import Literal
 import duckdb
 
 from costlens.errors import ConfigError, StoreError
-from costlens.report.filters import Filters
+from costlens.money.filters import Filters
 from costlens.store.macros import scalar
 
 __all__ = ["EXPORT_COLUMNS", "ExportFormat", "export_rows"]
@@ -40,8 +40,8 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("error_message", "text"),
     ("finish_reasons", "list"),
     ("usage_source", "text"),
-    ("prompt_tokens", "int"),
-    ("completion_tokens", "int"),
+    ("input_tokens", "int"),
+    ("output_tokens", "int"),
     ("total_tokens", "int"),
     ("cached_tokens", "int"),
     ("cache_write_tokens", "int"),
@@ -74,7 +74,17 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("request_cost_usd", "money"),
     ("price_sheet", "text"),
     ("price_match", "text"),
+    ("simulated", "bool"),
 )
+
+# Export names that differ from the cost view's: the README's vocabulary (input/output tokens) over
+# the DB's wire names (prompt/completion), and facts of the run rather than of the request.
+_SOURCE = {
+    "input_tokens": 'c."prompt_tokens"',
+    "output_tokens": 'c."completion_tokens"',
+    "price_sheet": 'c."price_sheet_name"',
+    "simulated": "c.run_id IN (SELECT run_id FROM runs WHERE simulated)",
+}
 
 _MONEY_TEXT = "CASE WHEN {c} IS NULL THEN NULL ELSE rtrim(rtrim(CAST({c} AS VARCHAR), '0'), '.') END"
 _FORMULA_SAFE = "CASE WHEN regexp_matches({c}, '^[=+\\-@\\t\\r]') THEN '''' || {c} ELSE {c} END"
@@ -83,7 +93,7 @@ _FORMULA_SAFE = "CASE WHEN regexp_matches({c}, '^[=+\\-@\\t\\r]') THEN '''' || {
 def _select_list(fmt: ExportFormat) -> str:
     parts: list[str] = []
     for name, kind in EXPORT_COLUMNS:
-        col = 'c."price_sheet_name"' if name == "price_sheet" else f'c."{name}"'
+        col = _SOURCE.get(name, f'c."{name}"')
         if kind == "money" and fmt != "parquet":
             expr = _MONEY_TEXT.format(c=col)
         elif kind == "json" and fmt == "parquet":

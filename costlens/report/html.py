@@ -42,8 +42,8 @@ from markupsafe import Markup
 
 from costlens.errors import ConfigError, CostlensError
 from costlens.money.decimal_text import format_decimal
+from costlens.money.filters import parse_when
 from costlens.report.data import Coverage, ReportData
-from costlens.report.filters import parse_when
 
 __all__ = [
     "DEFAULT_TITLE",
@@ -66,7 +66,9 @@ ReportFormat = Literal["html", "json"]
 
 DEFAULT_TITLE: Final = "costlens report"
 REPORT_TIME_ENV: Final = "COSTLENS_REPORT_TIME"
-JSON_FORMAT_VERSION: Final = 1
+# 2: one vocabulary (README "Vocabulary"): failed (was errors), failure_rate (was error_rate),
+# priced_by_fallback_sheet (was sheet_fallback), failures (was errors); headline.simulated added.
+JSON_FORMAT_VERSION: Final = 2
 
 # Fixed ids: the same data must give the same file.
 CHART_IDS: Final = {

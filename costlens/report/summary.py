@@ -16,16 +16,16 @@ from typing import Any
 import duckdb
 
 from costlens.money.decimal_text import format_decimal
-from costlens.report.filters import Filters
+from costlens.money.filters import Filters, simulated_counts
 
-__all__ = ["ModelSummary", "RunInfo", "Summary", "list_runs", "summarize"]
+__all__ = ["ModelSummary", "RunInfo", "SimulatedRuns", "Summary", "list_runs", "simulated_runs", "summarize"]
 
 _SUMMARY_SQL = """
 SELECT
     grouping(model) AS is_total,
     model,
     count(*) AS requests,
-    count(*) FILTER (WHERE status = 'error') AS errors,
+    count(*) FILTER (WHERE status = 'error') AS failed,
     coalesce(sum(prompt_tokens), 0) AS input_tokens,
     coalesce(sum(cached_tokens), 0) AS cached_tokens,
     coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
@@ -53,7 +53,7 @@ ORDER BY is_total, cost_usd DESC NULLS LAST, model
 class ModelSummary:
     model: str
     requests: int
-    errors: int
+    failed: int
     input_tokens: int
     cached_tokens: int
     cache_write_tokens: int
@@ -83,7 +83,7 @@ class ModelSummary:
         return {
             "model": self.model,
             "requests": self.requests,
-            "errors": self.errors,
+            "failed": self.failed,
             "input_tokens": self.input_tokens,
             "cached_tokens": self.cached_tokens,
             "cache_write_tokens": self.cache_write_tokens,
@@ -102,12 +102,46 @@ class ModelSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class SimulatedRuns:
+    """Simulated runs the selection left out (``included`` False) or counted (True)."""
+
+    included: bool
+    runs: int
+    requests: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"included": self.included, "runs": self.runs, "requests": self.requests}
+
+    def sentence(self) -> str | None:
+        """What a reader must be told, or None when no simulated run is concerned."""
+        if not self.runs:
+            return None
+        what = f"{self.runs:,} simulated run{'' if self.runs == 1 else 's'} ({self.requests:,} requests)"
+        if self.included:
+            return (
+                f"Includes {what}: answers from costlens serve-sim, with made-up latency and "
+                "token counts; their cost is not real spend."
+            )
+        return f"{what} left out: answers from costlens serve-sim (--include-simulated counts them)."
+
+
+def simulated_runs(conn: duckdb.DuckDBPyConnection, filters: Filters) -> SimulatedRuns:
+    runs, requests = simulated_counts(conn, filters)
+    return SimulatedRuns(included=not filters.drops_simulated, runs=runs, requests=requests)
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     models: tuple[ModelSummary, ...]
     total: ModelSummary
+    simulated: SimulatedRuns = SimulatedRuns(included=False, runs=0, requests=0)
 
     def as_json(self) -> dict[str, Any]:
-        return {"models": [m.as_json() for m in self.models], "total": self.total.as_json()}
+        return {
+            "models": [m.as_json() for m in self.models],
+            "total": self.total.as_json(),
+            "simulated_runs": self.simulated.as_json(),
+        }
 
 
 def summarize(conn: duckdb.DuckDBPyConnection, filters: Filters | None = None) -> Summary:
@@ -130,7 +164,7 @@ def summarize(conn: duckdb.DuckDBPyConnection, filters: Filters | None = None) -
             models.append(item)
     if total is None:  # no rows at all: ROLLUP still yields the grand total, but be safe
         total = ModelSummary("TOTAL", 0, 0, 0, 0, 0, 0, 0, None, None, None, 0, 0, 0, 0)
-    return Summary(tuple(models), total)
+    return Summary(tuple(models), total, simulated_runs(conn, filters or Filters()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +189,8 @@ class RunInfo:
     models: tuple[str, ...] = ()
     # Where a live run sent its requests (host[:port]); None for a replay.
     endpoint: str | None = None
+    # Its answers said they were made up (costlens serve-sim): readers leave it out unless asked.
+    simulated: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -176,6 +212,7 @@ class RunInfo:
             "not_sent": self.not_sent,
             "models": list(self.models),
             "endpoint": self.endpoint,
+            "simulated": self.simulated,
         }
 
 
@@ -193,7 +230,8 @@ def list_runs(conn: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> l
                strftime(r.started_at, '%Y-%m-%d %H:%M:%S'), strftime(r.finished_at, '%Y-%m-%d %H:%M:%S'),
                r.lines_read, r.lines_stored, r.lines_rejected, coalesce(CAST(r.tags AS VARCHAR), '{}'),
                coalesce(q.planned, 0), c.cost_usd, coalesce(c.ok, 0), coalesce(c.failed, 0),
-               coalesce(q.planned, 0) - coalesce(c.results, 0), coalesce(c.models, []), r.base_url
+               coalesce(q.planned, 0) - coalesce(c.results, 0), coalesce(c.models, []), r.base_url,
+               coalesce(r.simulated, FALSE)
         FROM runs r
         LEFT JOIN (SELECT run_id, count(*) AS planned FROM requests GROUP BY run_id) q ON q.run_id = r.run_id
         LEFT JOIN (SELECT run_id, count(*) AS results, sum(cost_usd) FILTER (WHERE priced) AS cost_usd,
@@ -226,6 +264,7 @@ def list_runs(conn: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> l
             not_sent=row[15],
             models=tuple(row[16]),
             endpoint=_endpoint(row[17]),
+            simulated=bool(row[18]),
         )
         for row in rows
     ]

@@ -106,6 +106,8 @@ class ChatOutcome:
     completed_at: datetime | None = None
     latency_ms: float | None = None
     ttft_ms: float | None = None
+    # The answer said it came from a simulator (costlens serve-sim's x-costlens-simulated header).
+    simulated: bool = False
     # Internal: whether this attempt may be retried, and the headers that say when.
     retryable: bool = False
     headers: httpx.Headers | None = None
@@ -203,6 +205,12 @@ def _str(value: object) -> str | None:
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def says_simulated(headers: httpx.Headers) -> bool:
+    """Whether an answer says it is made up: ``x-costlens-simulated: 1`` (costlens serve-sim sends it on
+    every answer, errors included)."""
+    return headers.get("x-costlens-simulated", "").strip().lower() in ("1", "true", "yes")
 
 
 def _rate_limits(headers: httpx.Headers) -> dict[str, str]:
@@ -470,14 +478,21 @@ class ChatClient:
         finally:
             await response.aclose()
         if not 200 <= response.status_code < 300:
-            return self._error_response(response, body)
-        outcome = self._completion(response, body)
-        outcome.latency_ms = (self._clock() - t0) * 1000
+            outcome = self._error_response(response, body)
+        else:
+            outcome = self._completion(response, body)
+            outcome.latency_ms = (self._clock() - t0) * 1000
+        outcome.simulated = says_simulated(response.headers)
         return outcome
 
     async def _stream_once(self, payload: bytes, headers: Mapping[str, str] | None, t0: float) -> ChatOutcome:
         assert self._transport is not None
         response = await self._transport.handle_async_request(self._request(payload, headers))
+        outcome = await self._read_stream(response, t0)
+        outcome.simulated = says_simulated(response.headers)
+        return outcome
+
+    async def _read_stream(self, response: httpx.Response, t0: float) -> ChatOutcome:
         async with contextlib.aclosing(response):
             if not 200 <= response.status_code < 300:
                 return self._error_response(response, await response.aread())

@@ -80,6 +80,10 @@ class RunProgressDisplay:
         self.last_line = now
         self.console.print(describe_progress(p, self.money), markup=False, highlight=False)
 
+    def notice(self, text: str) -> None:
+        """A sentence about the run (what a Ctrl-C is doing), above the bar or as a plain line."""
+        self.console.print(text, markup=False, highlight=False)
+
     def close(self) -> None:
         if self.bar is not None and self.task is not None:
             self.bar.stop()

@@ -114,6 +114,9 @@ class RunOptions:
     flush_every: int = 1000
     flush_seconds: float = 1.0
     progress_seconds: float = 0.5
+    # After the first Ctrl-C / SIGTERM, how long the answers already in flight are waited for (they
+    # are recorded as usual: the provider bills them); then, or at a second Ctrl-C, they are dropped.
+    stop_grace_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,12 @@ class RunOutcome:
     # Under --budget: the worst case of every request still without a successful result (what a
     # resume would reserve); None without a budget or when some of them are unpriced.
     remaining_worst_case_usd: Decimal | None = None
+    # Interrupted: requests in flight when the wait for them ended (the provider may bill them; they
+    # have no result, so a resume sends them again), and answers that arrived during the wait.
+    dropped: int = 0
+    drained: int = 0
+    # The answers said they came from a simulator (costlens serve-sim): readers leave the run out.
+    simulated: bool = False
 
     @property
     def budget_to_finish(self) -> Decimal | None:
@@ -397,6 +406,7 @@ def recover_journals(conn: duckdb.DuckDBPyConnection, directory: Path | None) ->
             latest[(int(record["run_id"]), int(record["request_id"]))] = record
     if latest:
         _write_results(conn, _Batch(list(latest.values()), replace=True))
+        _mark_simulated(conn, {run_id for (run_id, _), r in latest.items() if r.get("simulated")})
     for path in paths:
         _Journal.discard(path)
     return len(latest)
@@ -490,6 +500,20 @@ def _write_results(conn: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
         raise StoreError(f"cannot write results: {e}") from e
     finally:
         conn.unregister("cl_results_batch")
+
+
+def _mark_simulated(conn: duckdb.DuckDBPyConnection, run_ids: set[int]) -> None:
+    """Runs that got an answer saying it was simulated are simulated runs (readers leave them out)."""
+    if not run_ids:
+        return
+    try:
+        conn.execute(
+            "UPDATE runs SET simulated = TRUE WHERE run_id IN (SELECT unnest(CAST(? AS INTEGER[]))) "
+            "AND NOT simulated",
+            [sorted(run_ids)],
+        )
+    except duckdb.Error as e:
+        raise StoreError(f"cannot mark the run simulated: {e}") from e
 
 
 def _run_spend(conn: duckdb.DuckDBPyConnection, run_id: int) -> tuple[Decimal, int]:
@@ -779,9 +803,15 @@ class _Runner:
         self.stopping = False
         self.interrupted = False
         self.budget_stopped = False
+        # Tasks inside _one (a request on the wire, or waiting to retry): the first Ctrl-C lets them finish.
+        self.sending: set[asyncio.Task[Any]] = set()
+        self.drop_timer: asyncio.TimerHandle | None = None
+        self.dropped = self.drained = 0
+        self.on_notice: Callable[[str], None] | None = None
         self.sent = self.ok = self.failed = self.in_flight = 0
         self.prompt_tokens = self.completion_tokens = 0
         self.flushes = 0
+        self.marked_simulated = False
         self.started = time.monotonic()
         self.spend_checked = 0.0
         self.spend_interval = _SPEND_REFRESH_S
@@ -882,6 +912,8 @@ class _Runner:
         finally:
             self.in_flight -= 1
         record = self._record(item, outcome)
+        if outcome.simulated:
+            record["simulated"] = True  # not a results column: marks the run (and survives in the journal)
         self.journal.append(record)
         self.buffer.append(record)
         self.sent += 1
@@ -921,15 +953,22 @@ class _Runner:
             return item
 
     async def _worker(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         while (item := await self._next()) is not None:
+            self.sending.add(task)
             try:
                 await self._one(item)
+                if self.interrupted:
+                    self.drained += 1
             except Exception as e:
                 # A bug, not a failed request (those are outcomes): stop sending; what arrived is kept.
                 if self.error is None:
                     self.error = e
                 self.stopping = True
                 return
+            finally:
+                self.sending.discard(task)
             # An answer can come without a wait (an in-memory transport): let the flusher, the
             # progress reporter and the signal handlers have their turn between requests.
             await asyncio.sleep(0)
@@ -963,6 +1002,9 @@ class _Runner:
     def _commit(self, batch: list[dict[str, Any]]) -> Decimal | None:
         replace = not self.replaceable.isdisjoint(r["request_id"] for r in batch)
         _write_results(self.conn, _Batch(batch, replace=replace))
+        if not self.marked_simulated and any(r.get("simulated") for r in batch):
+            _mark_simulated(self.conn, {self.run_id})
+            self.marked_simulated = True
         # The budget needs the committed spend after every batch; a progress display can do with
         # a figure a few seconds old (the cost view is not free on a big database).
         now = time.monotonic()
@@ -1018,13 +1060,47 @@ class _Runner:
             await asyncio.sleep(self.options.progress_seconds)
 
     def interrupt(self) -> None:
-        """Ctrl-C / SIGTERM: send nothing more, drop what is in flight, keep what arrived."""
-        if self.stopping:
+        """Ctrl-C / SIGTERM. The first: send nothing more, and wait up to ``stop_grace_s`` for the
+        answers in flight (recorded as usual); the second, or the end of the wait: drop them."""
+        if self.interrupted:
+            self.drop_in_flight()
             return
         self.stopping = self.interrupted = True
+        waiting = len(self.sending)
         for task in list(self.tasks):
+            if task not in self.sending:
+                task.cancel()  # waiting for its turn (budget, rate limit): nothing of it was sent
+        self.changed.set()
+        grace = self.options.stop_grace_s
+        if waiting and grace > 0:
+            self.notice(
+                f"stopping: sending nothing more; waiting up to {grace:g} s for {waiting:,} answer"
+                f"{'' if waiting == 1 else 's'} in flight (Ctrl-C again to drop them)"
+            )
+            self.drop_timer = asyncio.get_running_loop().call_later(grace, self.drop_in_flight)
+        elif waiting:
+            self.drop_in_flight()
+
+    def drop_in_flight(self) -> None:
+        """Stop waiting: the requests still in flight get no result (a resume sends them again)."""
+        if self.drop_timer is not None:
+            self.drop_timer.cancel()
+            self.drop_timer = None
+        in_flight = [task for task in self.sending if not task.done()]
+        if not in_flight:
+            return
+        self.dropped += len(in_flight)
+        self.notice(
+            f"stopping now: {len(in_flight):,} request{'' if len(in_flight) == 1 else 's'} in flight dropped "
+            "(the provider may still bill them; a resume sends them again)"
+        )
+        for task in in_flight:
             task.cancel()
         self.changed.set()
+
+    def notice(self, text: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(text)
 
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
@@ -1041,6 +1117,8 @@ class _Runner:
         try:
             await self._dispatch()
         finally:
+            if self.drop_timer is not None:
+                self.drop_timer.cancel()
             self.closing = True
             self.flush_now.set()
             await flusher
@@ -1064,11 +1142,13 @@ def run_requests(
     on_progress: Callable[[RunProgress], None] | None = None,
     sleep: Callable[[float], Any] | None = None,
     handle_signals: bool = True,
+    on_notice: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Plan (or resume) a run, send it, and return how it ended.
 
     ``env`` is where the API key is read from (default ``os.environ``); ``transport`` and
-    ``sleep`` replace the network and the retry waits in tests.
+    ``sleep`` replace the network and the retry waits in tests. ``on_notice`` gets the sentences
+    that say what a Ctrl-C is doing (waiting for answers in flight, dropping them).
     """
     _check_options(options)
     api_key = _api_key(options, os.environ if env is None else env)
@@ -1139,6 +1219,7 @@ def run_requests(
                 handle_signals,
                 replaceable,
             )
+            runner.on_notice = on_notice
             await runner.main()
             return runner
 
@@ -1156,6 +1237,7 @@ def run_requests(
         [run_id],
     ).fetchall()[0]
     spent, unpriced = _run_spend(conn, run_id)
+    (simulated,) = conn.execute("SELECT simulated FROM runs WHERE run_id = ?", [run_id]).fetchall()[0]
     remaining: Decimal | None = None
     if options.budget is not None:
         done = {
@@ -1190,4 +1272,7 @@ def run_requests(
         elapsed_s=runner.progress().elapsed_s,
         flushes=runner.flushes,
         remaining_worst_case_usd=remaining,
+        dropped=runner.dropped,
+        drained=runner.drained,
+        simulated=bool(simulated),
     )

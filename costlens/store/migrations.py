@@ -339,4 +339,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE results ADD COLUMN cache_write_1h_tokens BIGINT",
         ),
     ),
+    Migration(
+        6,
+        "simulated_runs",
+        (
+            # A run whose answers came from a simulator (costlens serve-sim says so in every answer:
+            # header x-costlens-simulated). Readers leave such runs out unless asked
+            # (--include-simulated). Runs logged before this migration stay FALSE: nothing stored
+            # then tells a simulated answer from a real one.
+            "ALTER TABLE runs ADD COLUMN simulated BOOLEAN DEFAULT FALSE",
+            "UPDATE runs SET simulated = FALSE WHERE simulated IS NULL",
+        ),
+    ),
 )

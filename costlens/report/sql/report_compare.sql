@@ -35,8 +35,8 @@ SELECT
     count(*) FILTER (WHERE both_latency) AS latency_pairs,
     avg(m_latency) FILTER (WHERE both_latency) AS mean_latency_ms,
     avg(b_latency) FILTER (WHERE both_latency) AS baseline_mean_latency_ms,
-    count(*) FILTER (WHERE m_error) AS errors,
-    count(*) FILTER (WHERE b_error) AS baseline_errors
+    count(*) FILTER (WHERE m_error) AS failed,
+    count(*) FILTER (WHERE b_error) AS baseline_failed
 FROM pairs
 GROUP BY model
 ORDER BY model

@@ -8,7 +8,7 @@ SELECT
     model,
     count(*) AS requests,
     count(*) FILTER (WHERE status = 'ok') AS ok,
-    count(*) FILTER (WHERE status = 'error') AS errors,
+    count(*) FILTER (WHERE status = 'error') AS failed,
     coalesce(sum(prompt_tokens), 0) AS input_tokens,
     coalesce(sum(cached_tokens), 0) AS cached_tokens,
     coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,

@@ -9,7 +9,7 @@ WITH per_run AS (
     GROUP BY run_id
 )
 SELECT
-    r.run_id, r.name, r.kind, r.source_file,
+    r.run_id, r.name, r.kind, coalesce(r.simulated, FALSE) AS simulated, r.source_file,
     timezone($tz, timezone('UTC', r.started_at)) AS started_at,
     coalesce(CAST(r.tags AS VARCHAR), '{}') AS tags,
     p.requests, p.cost_usd, p.priced,

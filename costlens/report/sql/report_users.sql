@@ -3,7 +3,7 @@
 -- NULL user = not set on the request.
 WITH per_user AS (
     SELECT
-        "user", count(*) AS requests, count(*) FILTER (WHERE status = 'error') AS errors,
+        "user", count(*) AS requests, count(*) FILTER (WHERE status = 'error') AS failed,
         coalesce(sum(prompt_tokens), 0) AS input_tokens, coalesce(sum(completion_tokens), 0) AS output_tokens,
         sum(cost_usd) FILTER (WHERE priced) AS cost_usd, count(*) FILTER (WHERE NOT priced) AS unpriced
     FROM report_rows
@@ -17,7 +17,7 @@ SELECT
     rank <= $limit AS listed,
     CASE WHEN rank <= $limit THEN "user" END AS "user",
     count(*) AS users,
-    sum(requests) AS requests, sum(errors) AS errors,
+    sum(requests) AS requests, sum(failed) AS failed,
     sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
     sum(cost_usd) AS cost_usd, sum(unpriced) AS unpriced,
     min(rank) AS rank
