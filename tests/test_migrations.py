@@ -83,6 +83,8 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("created_at", "TIMESTAMP", True),
         ("priced_at", "TIMESTAMP", False),
         ("cache_write_1h_tokens", "BIGINT", True),
+        ("reported_cost_usd", "DECIMAL(38,15)", True),
+        ("reported_cost_source", "VARCHAR", True),
     ],
     "result_details": [
         ("run_id", "INTEGER", False),
@@ -216,8 +218,8 @@ def test_unknown_higher_migration_is_refused(conn):
 
 def test_open_store_refuses_a_newer_database(db_path):
     with open_store(db_path) as conn:
-        conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (7, 'later', now())")
-    with pytest.raises(StoreError, match="migration 7 is unknown"), open_store(db_path):
+        conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES ({len(MIGRATIONS) + 1}, 'later', now())")
+    with pytest.raises(StoreError, match=f"migration {len(MIGRATIONS) + 1} is unknown"), open_store(db_path):
         pass
 
 
@@ -323,7 +325,7 @@ def test_migration_4_moves_run_only_columns_to_result_details(conn, monkeypatch)
         "http_status, error_type) VALUES (1, 8, 'openai_batch', 'batch', 'error', 'none', "
         "TIMESTAMP '2026-01-03 00:00:00', 500, 'server_error')"
     )
-    v4_results = [c for c, _, _ in EXPECTED_SCHEMA["results"] if c != "cache_write_1h_tokens"]
+    v4_results = [c for c, _, _ in EXPECTED_SCHEMA["results"] if c not in ADDED_TO_RESULTS_AFTER_4]
     columns = v4_results + [c for c, _, _ in EXPECTED_SCHEMA["result_details"][2:]]
     before = conn.execute(f"SELECT {', '.join(columns)} FROM results ORDER BY request_id").fetchall()
 
@@ -336,8 +338,12 @@ def test_migration_4_moves_run_only_columns_to_result_details(conn, monkeypatch)
     assert after == before
     assert conn.execute("SELECT run_id, request_id, attempts FROM result_details").fetchall() == [(1, 7, 2)]
     monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
-    assert migrate(conn) == [5, 6]
+    assert migrate(conn) == [m.number for m in MIGRATIONS[4:]]
     assert schema(conn) == EXPECTED_SCHEMA
+
+
+# Columns later migrations appended to `results` (5: the 1-hour cache writes, 7: the reported cost).
+ADDED_TO_RESULTS_AFTER_4 = ("cache_write_1h_tokens", "reported_cost_usd", "reported_cost_source")
 
 
 def test_migration_5_adds_the_1h_cache_write_bucket_as_unknown(conn, monkeypatch):
@@ -351,12 +357,14 @@ def test_migration_5_adds_the_1h_cache_write_bucket_as_unknown(conn, monkeypatch
         "'reported', TIMESTAMP '2026-01-02 03:04:05', 1500, 20, 500)"
     )
     before = conn.execute("SELECT * FROM results").fetchall()
-    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
-    assert migrate(conn) == [5, 6]
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:5])
+    assert migrate(conn) == [5]
     after = conn.execute(
         "SELECT * EXCLUDE (cache_write_1h_tokens), cache_write_1h_tokens FROM results"
     ).fetchall()
     assert after == [(*before[0], None)]
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    assert migrate(conn) == [m.number for m in MIGRATIONS[5:]]
     assert schema(conn) == EXPECTED_SCHEMA
 
 
@@ -367,13 +375,33 @@ def test_migration_6_marks_earlier_runs_not_simulated(conn, monkeypatch):
     assert migrate(conn) == [1, 2, 3, 4, 5]
     conn.execute(ADD_RUN.format(kind="'run'"))
     before = conn.execute("SELECT * FROM runs").fetchall()
-    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:6])
     assert migrate(conn) == [6]
     assert conn.execute("SELECT * EXCLUDE (simulated), simulated FROM runs").fetchall() == [
         (*before[0], False)
     ]
     conn.execute(ADD_RUN.format(kind="'replay'"))
     assert conn.execute("SELECT simulated FROM runs WHERE run_id = 2").fetchall() == [(False,)]
+
+
+def test_migration_7_adds_the_reported_cost_as_unknown(conn, monkeypatch):
+    """Rows written before migration 7 keep every value; nothing was reported for them (NULL, not 0)."""
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:6])
+    migrate(conn)
+    conn.execute(ADD_RUN.format(kind="'replay'"))
+    conn.execute(
+        "INSERT INTO results (run_id, request_id, source_format, service_tier, status, usage_source, priced_at, "
+        "prompt_tokens, completion_tokens) VALUES (1, 7, 'openai_batch', 'batch', 'ok', 'reported', "
+        "TIMESTAMP '2026-01-02 03:04:05', 15, 20)"
+    )
+    before = conn.execute("SELECT * FROM results").fetchall()
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:7])
+    assert migrate(conn) == [7]
+    after = conn.execute(
+        "SELECT * EXCLUDE (reported_cost_usd, reported_cost_source), reported_cost_usd, reported_cost_source "
+        "FROM results"
+    ).fetchall()
+    assert after == [(*before[0], None, None)]
 
 
 def test_unique_text_columns_are_stored_with_zstd(db_path):

@@ -351,4 +351,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "UPDATE runs SET simulated = FALSE WHERE simulated IS NULL",
         ),
     ),
+    Migration(
+        7,
+        "reported_cost",
+        (
+            # The provider's (or gateway's) own figure for the request, as reported, beside the cost
+            # costlens computes: OpenRouter's usage.cost, LiteLLM's x-litellm-response-cost header,
+            # any usage.cost. Exact decimal from its text; NULL = nothing reported. The source says
+            # where it came from ('usage.cost', 'x-litellm-response-cost').
+            "ALTER TABLE results ADD COLUMN reported_cost_usd DECIMAL(38, 15)",
+            "ALTER TABLE results ADD COLUMN reported_cost_source VARCHAR",
+        ),
+    ),
 )
