@@ -267,6 +267,14 @@ def test_summary_json_matches_a_hand_computation(invoke, priced_file):
             "tier_fallback": 0,
             "priced_by_fallback_sheet": 0,
             "unpriced_tokens": unpriced_tokens,
+            "reported": {  # no provider reported a cost here
+                "requests": 0,
+                "reported_cost_usd": None,
+                "compared_requests": 0,
+                "reported_compared_usd": None,
+                "computed_compared_usd": None,
+                "difference_usd": None,
+            },
         }
 
     assert data == {

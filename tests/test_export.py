@@ -102,7 +102,7 @@ def read_parquet(path: Path) -> list[dict[str, object]]:
 
 
 def test_column_names_are_unique_and_documented_order_is_stable():
-    assert len(COLUMNS) == len(set(COLUMNS)) == 49
+    assert len(COLUMNS) == len(set(COLUMNS)) == 51
     assert COLUMNS[:4] == ["run_id", "request_id", "custom_id", "line_no"]
     # The first 44 are the columns as first documented; later additions only ever go at the end.
     # Token counts take the README's vocabulary (input/output), not the wire's (prompt/completion).
@@ -115,6 +115,8 @@ def test_column_names_are_unique_and_documented_order_is_stable():
         "price_sheet",
         "price_match",
         "simulated",
+        "reported_cost_usd",
+        "reported_cost_source",
     ]
 
 

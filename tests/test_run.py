@@ -889,5 +889,5 @@ def test_serve_sim_hands_its_options_to_the_simulator(invoke, monkeypatch):
     monkeypatch.setattr(sim, "serve", lambda host, port, **kw: calls.append((host, port, kw)))
     result = invoke("serve-sim", "--port", "18555", "--latency-ms", "7", "--error-rate", "0.1", "--seed", "3")
     assert result.exit_code == 0, result.stderr
-    assert calls == [("127.0.0.1", 18555, {"latency_ms": 7, "error_rate": 0.1, "seed": 3})]
+    assert calls == [("127.0.0.1", 18555, {"latency_ms": 7, "error_rate": 0.1, "seed": 3, "reported_cost": "none"})]
     assert invoke("serve-sim", "--error-rate", "2").exit_code == 2

@@ -19,9 +19,21 @@ import click
     help="Fraction of attempts that get a fault (429, 500, 503, dropped or cut connection).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for texts and faults.")
-def serve_sim(host: str, port: int, latency_ms: int, error_rate: float, seed: int) -> None:
+@click.option(
+    "--reported-cost",
+    type=click.Choice(["none", "usage", "litellm"]),
+    default="none",
+    show_default=True,
+    help="Say what each answer cost, as gateways do: in usage.cost (OpenRouter style) or in the "
+    "x-litellm-response-cost header (LiteLLM style), at a made-up $2.50 / $10 per 1M input / output tokens.",
+)
+def serve_sim(
+    host: str, port: int, latency_ms: int, error_rate: float, seed: int, reported_cost: str
+) -> None:
     """Serve a simulated OpenAI-compatible chat API (no real model) for trying `costlens run`:
     costlens run FILE --base-url http://127.0.0.1:18181/v1."""
     from costlens.send import sim  # lazy: only this command needs the simulator and uvicorn
 
-    sim.serve(host, port, latency_ms=latency_ms, error_rate=error_rate, seed=seed)
+    sim.serve(
+        host, port, latency_ms=latency_ms, error_rate=error_rate, seed=seed, reported_cost=reported_cost
+    )

@@ -150,6 +150,47 @@ def print_summary(summary: Summary) -> None:
     simulated = summary.simulated.sentence()
     if simulated:
         print_line(simulated)
+    if total.reported_requests:
+        print_reported(summary)
+
+
+REPORTED_COLUMNS = (
+    Column("model", align="left"),
+    Column("with a reported cost", priority=2),
+    Column("reported"),
+    Column("costlens"),
+    Column("reported - costlens"),
+    Column("change", priority=1),
+)
+
+
+def print_reported(summary: Summary) -> None:
+    """The provider's own figures beside costlens's, over the requests that have both."""
+    table = Table("Cost reported by the provider vs computed by costlens", REPORTED_COLUMNS)
+    rows = [m for m in summary.models if m.reported_requests]
+    for m in (*rows, summary.total):
+        diff = m.reported_difference_usd
+        relative = None if diff is None or not m.computed_compared_usd else diff / m.computed_compared_usd
+        table.add_row(
+            m.model,
+            f"{m.reported_compared:,} of {m.requests:,}",
+            money(m.reported_compared_usd) if m.reported_compared else "-",
+            money(m.computed_compared_usd) if m.reported_compared else "-",
+            signed_money(diff),
+            signed_percent(relative),
+            end_section=bool(rows) and m is rows[-1],
+        )
+    table.print()
+    total = summary.total
+    left = total.reported_requests - total.reported_compared
+    note = (
+        "Reported = what the provider or gateway said each request cost (OpenRouter usage.cost, "
+        "LiteLLM's x-litellm-response-cost, which is LiteLLM's own estimate); compared over the "
+        "requests costlens prices too."
+    )
+    if left:
+        note += f" {left:,} requests with a reported cost are unpriced here and left out of the comparison."
+    print_line(note)
 
 
 @click.command()

@@ -117,6 +117,13 @@ class ModelRow:
     cost_per_1k_requests: Decimal | None
     cost_per_1m_tokens: Decimal | None
     share_of_spend: Decimal | None
+    # The provider's own figures where it gave one (usage.cost, x-litellm-response-cost), and costlens's
+    # cost over the same requests (``reported_compared`` of them: those costlens prices too).
+    reported_requests: int = 0
+    reported_compared: int = 0
+    reported_compared_usd: Decimal | None = None
+    computed_compared_usd: Decimal | None = None
+    reported_difference_usd: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -469,6 +476,13 @@ def _model_row(row: Mapping[str, Any], total_cost: Decimal | None) -> ModelRow:
         cost_per_1k_requests=None if cost is None or priced == 0 else cost * 1000 / priced,
         cost_per_1m_tokens=_ratio(None if cost is None else cost * 1_000_000, int(row["priced_tokens"])),
         share_of_spend=_ratio(cost, total_cost),
+        reported_requests=int(row.get("reported_requests") or 0),
+        reported_compared=int(row.get("reported_compared") or 0),
+        reported_compared_usd=row.get("reported_compared_usd"),
+        computed_compared_usd=row.get("computed_compared_usd"),
+        reported_difference_usd=None
+        if row.get("reported_compared_usd") is None or row.get("computed_compared_usd") is None
+        else row["reported_compared_usd"] - row["computed_compared_usd"],
     )
 
 

@@ -75,6 +75,8 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("price_sheet", "text"),
     ("price_match", "text"),
     ("simulated", "bool"),
+    ("reported_cost_usd", "money"),
+    ("reported_cost_source", "text"),
 )
 
 # Export names that differ from the cost view's: the README's vocabulary (input/output tokens) over

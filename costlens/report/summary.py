@@ -40,6 +40,12 @@ SELECT
     count(*) FILTER (WHERE sheet_fallback) AS sheet_fallback,
     coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) FILTER (WHERE NOT priced), 0)
         AS unpriced_tokens,
+    count(*) FILTER (WHERE reported_cost_usd IS NOT NULL) AS reported_requests,
+    sum(reported_cost_usd) AS reported_cost_usd,
+    -- Reported against computed over the same requests: those with a reported cost that costlens prices.
+    count(*) FILTER (WHERE reported_cost_usd IS NOT NULL AND priced) AS reported_compared,
+    sum(reported_cost_usd) FILTER (WHERE priced) AS reported_compared_usd,
+    sum(cost_usd) FILTER (WHERE reported_cost_usd IS NOT NULL AND priced) AS computed_compared_usd,
     min(occurred_at) AS first_at,
     max(occurred_at) AS last_at
 FROM request_costs c
@@ -68,6 +74,20 @@ class ModelSummary:
     unpriced_tokens: int
     # Priced by a --fallback-pricing sheet (the main sheet does not know the model); part of ``priced``.
     sheet_fallback: int = 0
+    # The provider's own figures (usage.cost, x-litellm-response-cost) where it gave one, and costlens's
+    # cost over the same requests (``reported_compared`` of them: those costlens prices too).
+    reported_requests: int = 0
+    reported_cost_usd: Decimal | None = None
+    reported_compared: int = 0
+    reported_compared_usd: Decimal | None = None
+    computed_compared_usd: Decimal | None = None
+
+    @property
+    def reported_difference_usd(self) -> Decimal | None:
+        """Reported - computed, over the requests that have both."""
+        if self.reported_compared_usd is None or self.computed_compared_usd is None:
+            return None
+        return self.reported_compared_usd - self.computed_compared_usd
 
     @property
     def cost_per_1k_requests(self) -> Decimal | None:
@@ -98,6 +118,14 @@ class ModelSummary:
             "tier_fallback": self.tier_fallback,
             "priced_by_fallback_sheet": self.sheet_fallback,
             "unpriced_tokens": self.unpriced_tokens,
+            "reported": {
+                "requests": self.reported_requests,
+                "reported_cost_usd": money(self.reported_cost_usd),
+                "compared_requests": self.reported_compared,
+                "reported_compared_usd": money(self.reported_compared_usd),
+                "computed_compared_usd": money(self.computed_compared_usd),
+                "difference_usd": money(self.reported_difference_usd),
+            },
         }
 
 

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 import httpx
@@ -108,6 +109,10 @@ class ChatOutcome:
     ttft_ms: float | None = None
     # The answer said it came from a simulator (costlens serve-sim's x-costlens-simulated header).
     simulated: bool = False
+    # What the provider or gateway said the request cost (exact, from its text), and where it said so:
+    # 'usage.cost' (OpenRouter and others) or 'x-litellm-response-cost' (LiteLLM's header).
+    reported_cost_usd: Decimal | None = None
+    reported_cost_source: str | None = None
     # Internal: whether this attempt may be retried, and the headers that say when.
     retryable: bool = False
     headers: httpx.Headers | None = None
@@ -207,6 +212,43 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+LITELLM_COST_HEADER = "x-litellm-response-cost"
+
+
+def _cost(value: object) -> Decimal | None:
+    """A reported cost as an exact, finite, non-negative Decimal; None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except ArithmeticError:
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
+
+
+def usage_cost(text: str | bytes) -> Decimal | None:
+    """``usage.cost`` of a response body (or stream event), read exactly from its JSON text: floats
+    are parsed as Decimal, so 0.000123 stays 0.000123. Cheap when there is no cost at all."""
+    if (b'"cost"' not in text) if isinstance(text, bytes) else ('"cost"' not in text):
+        return None
+    try:
+        parsed = json.loads(text, parse_float=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    usage = parsed.get("usage") if isinstance(parsed, dict) else None
+    return _cost(usage.get("cost")) if isinstance(usage, dict) else None
+
+
+def _note_cost(outcome: ChatOutcome, body_cost: Decimal | None, headers: httpx.Headers) -> None:
+    """usage.cost wins (the gateway's charge); else LiteLLM's header (its own estimate, not a bill)."""
+    if body_cost is not None:
+        outcome.reported_cost_usd, outcome.reported_cost_source = body_cost, "usage.cost"
+        return
+    header = _cost(headers.get(LITELLM_COST_HEADER))
+    if header is not None:
+        outcome.reported_cost_usd, outcome.reported_cost_source = header, LITELLM_COST_HEADER
+
+
 def says_simulated(headers: httpx.Headers) -> bool:
     """Whether an answer says it is made up: ``x-costlens-simulated: 1`` (costlens serve-sim sends it on
     every answer, errors included)."""
@@ -230,6 +272,7 @@ class _Stream:
         self.chunks = 0
         self.done = False
         self.error: tuple[str, str] | None = None
+        self.cost: Decimal | None = None
 
     def event(self, data: str) -> None:
         if data.strip() == "[DONE]":
@@ -252,6 +295,7 @@ class _Stream:
         out.service_tier = out.service_tier or _str(chunk.get("service_tier"))
         if isinstance(chunk.get("usage"), dict):
             out.usage = chunk["usage"]
+            self.cost = usage_cost(data)
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict):
                 continue
@@ -482,6 +526,7 @@ class ChatClient:
         else:
             outcome = self._completion(response, body)
             outcome.latency_ms = (self._clock() - t0) * 1000
+            _note_cost(outcome, usage_cost(body), response.headers)
         outcome.simulated = says_simulated(response.headers)
         return outcome
 
@@ -498,8 +543,10 @@ class ChatClient:
                 return self._error_response(response, await response.aread())
             if "text/event-stream" not in response.headers.get("content-type", "text/event-stream"):
                 # A server that ignores "stream": answer parsed as a whole completion.
-                outcome = self._completion(response, await response.aread())
+                body = await response.aread()
+                outcome = self._completion(response, body)
                 outcome.latency_ms = (self._clock() - t0) * 1000
+                _note_cost(outcome, usage_cost(body), response.headers)
                 return outcome
             outcome = ChatOutcome(
                 status="ok",
@@ -524,6 +571,7 @@ class ChatClient:
                 broke = f"{type(e).__name__}: {e}"
         outcome.latency_ms = (self._clock() - t0) * 1000
         acc.finish_outcome()
+        _note_cost(outcome, acc.cost, response.headers)
         if acc.error is not None:
             outcome.status = "error"
             outcome.error_type, message = acc.error

@@ -449,6 +449,8 @@ _RESULT_SCHEMA = pa.schema(
         ("completion", pa.string()),
         ("completion_sha256", pa.string()),
         ("rate_limits", pa.string()),
+        ("reported_cost_usd", pa.string()),
+        ("reported_cost_source", pa.string()),
     ]
 )
 
@@ -464,8 +466,8 @@ _DETAILS = (
     "started_at, completed_at, latency_ms, ttft_ms, attempts, completion, completion_sha256, rate_limits"
 )
 _INSERT_RESULTS = (
-    f"INSERT INTO results BY NAME SELECT * EXCLUDE ({_DETAILS}) REPLACE (CAST(raw_usage AS JSON) AS raw_usage) "
-    "FROM cl_results_batch",
+    f"INSERT INTO results BY NAME SELECT * EXCLUDE ({_DETAILS}) REPLACE (CAST(raw_usage AS JSON) AS raw_usage, "
+    "CAST(reported_cost_usd AS DECIMAL(38, 15)) AS reported_cost_usd) FROM cl_results_batch",
     "INSERT INTO result_details BY NAME "
     "SELECT run_id, request_id, started_at, completed_at, latency_ms, ttft_ms, attempts, "
     "CAST(completion AS JSON) AS completion, completion_sha256, CAST(rate_limits AS JSON) AS rate_limits "
@@ -901,6 +903,9 @@ class _Runner:
             if completion_json is not None
             else None,
             "rate_limits": json.dumps(out.rate_limits, sort_keys=True) if out.rate_limits else None,
+            # As text in the journal (JSON has no exact decimal); DuckDB casts it to DECIMAL(38,15).
+            "reported_cost_usd": None if out.reported_cost_usd is None else str(out.reported_cost_usd),
+            "reported_cost_source": out.reported_cost_source,
         }
 
     async def _one(self, item: _Work) -> None:

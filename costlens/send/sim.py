@@ -52,6 +52,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from costlens.errors import ConfigError
@@ -78,6 +79,8 @@ Disconnect = Callable[[Scope], bool]
 
 FaultKind = Literal["429", "500", "503", "drop", "slow", "cut"]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+ReportedCost = Literal["none", "usage", "litellm"]
+REPORTED_COST_KINDS: tuple[ReportedCost, ...] = get_args(ReportedCost)
 # ``slow`` is left out of the random mix: each one holds a client for ``slow_ms``, which would make a
 # run with --error-rate crawl. Ask for it per request with ``x-sim-fault: slow``.
 DEFAULT_FAULT_MIX: Mapping[FaultKind, int] = {"429": 4, "500": 2, "503": 2, "drop": 1, "cut": 1}
@@ -117,8 +120,15 @@ class SimConfig:
     retry_after_ms: int = 1_000
     fault_mix: Mapping[FaultKind, int] = field(default_factory=lambda: dict(DEFAULT_FAULT_MIX))
     models: tuple[str, ...] = DEFAULT_MODELS
+    # Say what each answer "cost", as gateways do: in usage.cost (OpenRouter) or in the
+    # x-litellm-response-cost header (LiteLLM); at a made-up rate of USD per 1M input / output tokens.
+    # Per request: header x-sim-reported-cost: none|usage|litellm.
+    reported_cost: ReportedCost = "none"
+    reported_rate_per_1m: tuple[Decimal, Decimal] = (Decimal("2.5"), Decimal("10"))
 
     def __post_init__(self) -> None:
+        if self.reported_cost not in REPORTED_COST_KINDS:
+            raise ConfigError(f"reported cost must be one of {', '.join(REPORTED_COST_KINDS)}")
         if self.latency_ms < 0:
             raise ConfigError(f"latency must be >= 0 ms, got {self.latency_ms}")
         if not 0.0 <= self.error_rate <= 1.0:
@@ -130,6 +140,14 @@ class SimConfig:
             raise ConfigError(f"fault mix must weigh kinds of {', '.join(FAULT_KINDS)} with weights >= 0")
         if self.error_rate > 0 and not any(self.fault_mix.values()):
             raise ConfigError("an error rate needs a fault mix with a positive weight")
+
+
+def _reported_cost(config: SimConfig, headers: Mapping[str, str]) -> ReportedCost:
+    value = headers.get("x-sim-reported-cost", "").strip().lower() or config.reported_cost
+    for kind in REPORTED_COST_KINDS:
+        if value == kind:
+            return kind
+    raise _HTTPError(400, f"x-sim-reported-cost must be one of {', '.join(REPORTED_COST_KINDS)}")
 
 
 class _HTTPError(Exception):
@@ -325,6 +343,17 @@ class SimApp:
             completion_tokens = sum(count_text(c.text, encoding=encoding) for c in choices)
             usage = _usage(prompt_tokens, completion_tokens)
             extra = [(b"x-request-id", ("req_sim_" + completion_id[13:]).encode())]
+            reported = _reported_cost(self.config, headers)
+            if reported != "none":
+                rate_in, rate_out = self.config.reported_rate_per_1m
+                cost = (prompt_tokens * rate_in + completion_tokens * rate_out) / 1_000_000
+                if reported == "usage":
+                    # A JSON number (a float short enough to print its exact decimal, as gateways send it).
+                    usage["cost"] = float(cost)
+                    usage["is_byok"] = False
+                    usage["cost_details"] = {"upstream_inference_cost": None}
+                elif not chat.stream:  # LiteLLM sends no cost header on streamed answers
+                    extra.append((b"x-litellm-response-cost", format(float(cost), "f").encode()))
             if chat.stream:
                 done = await self._stream(
                     scope, send, client, chat, completion_id, choices, usage, extra, fault
@@ -714,6 +743,7 @@ def serve(
     slow_ms: int = 60_000,
     retry_after_ms: int = 1_000,
     log_level: str = "info",
+    reported_cost: str = "none",
 ) -> None:
     """Serve the simulator on ``host:port`` until interrupted (blocking). Loopback only unless asked.
 
@@ -725,6 +755,7 @@ def serve(
         seed=seed,
         slow_ms=slow_ms,
         retry_after_ms=retry_after_ms,
+        reported_cost=reported_cost,  # type: ignore[arg-type]  # checked by SimConfig
     )
     if not 0 <= port <= 65535:
         raise ConfigError(f"port must be 0-65535, got {port}")

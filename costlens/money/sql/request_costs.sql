@@ -31,6 +31,8 @@
 --   reasoning                                               at reasoning_per_1m, else output
 --   one successful request                                  at per_request_usd (else nothing)
 -- DECIMAL(38,0) tokens x DECIMAL(38,9) $/1M x 0.000001 -> DECIMAL(38,15): exact, unrounded.
+-- reported_cost_usd is what the provider or gateway said the request cost (OpenRouter usage.cost,
+-- LiteLLM's x-litellm-response-cost): carried through as reported, never an input to cost_usd.
 CREATE OR REPLACE TEMP VIEW __VIEW__ AS
 WITH base AS (
     SELECT
@@ -41,6 +43,7 @@ WITH base AS (
         r.response_id, r.provider_request_id, r.response_model, r.finish_reasons, r.usage_source,
         r.prompt_tokens, r.completion_tokens, r.total_tokens,
         r.cached_tokens, r.cache_write_tokens, r.cache_write_1h_tokens, r.reasoning_tokens,
+        r.reported_cost_usd, r.reported_cost_source,
         -- Not reported = none of that kind (for billing); the raw NULLs are still exported.
         coalesce(r.cached_tokens, 0) AS cached_n,
         coalesce(r.cache_write_tokens, 0) AS cache_write_n,
@@ -235,6 +238,8 @@ SELECT
     n.temperature, n.max_tokens, n.stream, n.top_p, n.frequency_penalty, n.presence_penalty, n.stop, n.n, n."user",
     n.extra_params, n.msg_count, n.messages_sha256,
     n.created_at, n.priced_at, coalesce(n.started_at, n.priced_at) AS occurred_at, n.started_at, n.completed_at,
-    n.latency_ms, n.ttft_ms, n.attempts, n.source_line_no
+    n.latency_ms, n.ttft_ms, n.attempts, n.source_line_no,
+    -- The provider's own figure, as reported (never computed here), beside cost_usd.
+    n.reported_cost_usd, n.reported_cost_source
 FROM noted n
 LEFT JOIN price_sheets__SFX__ ps ON ps.sheet = n.priced_sheet

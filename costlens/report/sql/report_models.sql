@@ -25,6 +25,11 @@ SELECT
         AS unpriced_tokens,
     coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) FILTER (WHERE priced), 0)
         AS priced_tokens,
+    -- The provider's own figures, against costlens's over the same requests (summary.py: the same).
+    count(*) FILTER (WHERE reported_cost_usd IS NOT NULL) AS reported_requests,
+    count(*) FILTER (WHERE reported_cost_usd IS NOT NULL AND priced) AS reported_compared,
+    sum(reported_cost_usd) FILTER (WHERE priced) AS reported_compared_usd,
+    sum(cost_usd) FILTER (WHERE reported_cost_usd IS NOT NULL AND priced) AS computed_compared_usd,
     timezone($tz, timezone('UTC', min(occurred_at))) AS first_at,
     timezone($tz, timezone('UTC', max(occurred_at))) AS last_at
 FROM report_rows

@@ -16,7 +16,7 @@ CREATE OR REPLACE TEMP TABLE report_rows AS
 SELECT
     c.run_id, c.request_id, c.custom_id, c.messages_sha256, c.model, c.status, c.error_type,
     c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cache_write_tokens, c.cache_write_1h_tokens,
-    c.reasoning_tokens, c.request_cost_usd,
+    c.reasoning_tokens, c.request_cost_usd, c.reported_cost_usd,
     c.input_cost_usd, c.output_cost_usd, c.cost_usd, c.priced,
     c.tier_fallback, c.sheet_fallback, c.price_sheet, c.price_sheet_name,
     c.service_tier, c.price_id, c."user", c.finish_reasons, c.occurred_at, c.latency_ms, c.ttft_ms,
