@@ -107,7 +107,10 @@ def make_console(stderr: bool = False) -> Console:
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"costlens: error: {message}", err=True)
+    # An error quotes its input (a path, a model id, a JSON value): shown inert, controls escaped.
+    from costlens.cli.tables import say
+
+    say(f"costlens: error: {message}", err=True)
     sys.exit(code)
 
 

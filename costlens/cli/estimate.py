@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from costlens.cli.common import State, make_console, money, selection_options
-from costlens.cli.tables import Column, Table, print_line
+from costlens.cli.common import State, money, selection_options
+from costlens.cli.tables import Column, Table, print_line, say
 from costlens.session import open_session
 
 if TYPE_CHECKING:
@@ -59,9 +59,8 @@ def estimate(
         from costlens.money.estimate import estimate_file  # imported on use
 
         result = estimate_file(session.conn, requests_file, models, history=filters, actual_run=actual_run)
-    err = make_console(stderr=True)
     for rej in result.requests.rejects[:50]:
-        err.print(f"rejected {rej}", markup=False)
+        say(f"rejected {rej}", err=True)
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from costlens.cli.common import EXIT_PARTIAL, State, make_console, selection_options
+from costlens.cli.common import EXIT_PARTIAL, State, selection_options
 from costlens.cli.summary import print_comparison
-from costlens.cli.tables import Column, Table, print_line
+from costlens.cli.tables import Column, Table, print_line, say
 from costlens.money.diff import SheetDiff, diff_sheets
 from costlens.money.filters import Filters, parse_when
 from costlens.money.pricing import alias_warnings, load_price_table, price_rows_for_display
@@ -91,9 +91,9 @@ def pricing_check(state: State, file: Path) -> None:
     """Validate a price table FILE; errors name file:line:column and the reason."""
     table = load_price_table([file], state.settings.alias_files())
     for warning in alias_warnings(table):
-        click.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}", err=True)
     models = len({r.model.lower() for r in table.rows})
-    click.echo(f"{file}: OK, {len(table.rows)} price rows for {models} models")
+    say(f"{file}: OK, {len(table.rows)} price rows for {models} models")
 
 
 @pricing.command("which")
@@ -133,26 +133,23 @@ def pricing_which(
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
         return
-    console = make_console()
-    console.print(
+    say(
         f"{result.model_id} ({tier}, {prompt_tokens:,} input tokens, at {at:%Y-%m-%d %H:%M:%S} UTC): "
-        f"{result.outcome}",
-        markup=False,
+        f"{result.outcome}"
     )
-    console.print(result.reason, markup=False)
+    say(result.reason)
     if result.row is not None:
         shown = result.as_json()["row"]
-        console.print(
+        say(
             f"sheet {result.sheet}, {shown['price_file']}:{shown['price_line']}: "
             + ", ".join(
                 f"{k}={v}"
                 for k, v in shown.items()
                 if v not in (None, "") and k not in ("price_file", "price_line")
-            ),
-            markup=False,
+            )
         )
     if result.note:
-        console.print(f"price_note: {result.note}", markup=False)
+        say(f"price_note: {result.note}")
     if result.outcome == "unpriced":
         sys.exit(EXIT_PARTIAL)
 
@@ -203,11 +200,10 @@ def pricing_import(
         }
         click.echo(json.dumps(payload, indent=2))
         return
-    err = make_console(stderr=True)
     for item in result.listed:
         if item.kind != "duplicate":
-            err.print(f"{item.kind}: {item.provider}/{item.model}: {item.reason}", markup=False)
-    click.echo(
+            say(f"{item.kind}: {item.provider}/{item.model}: {item.reason}", err=True)
+    say(
         f"wrote {out}: {result.models_imported:,} models ({rows:,} price rows, {matches:,} match rows) from "
         f"{result.source}; {counts['skipped']:,} skipped, {counts['omitted']:,} prices omitted, "
         f"{counts['rounded']:,} rounded, {counts['duplicate']:,} ids also under another provider (see --json)"
@@ -215,8 +211,7 @@ def pricing_import(
 
 
 def print_sheet_diff(diff: SheetDiff) -> None:
-    console = make_console()
-    console.print(f"Price rows: {diff.old} -> {diff.new}", markup=False)
+    say(f"Price rows: {diff.old} -> {diff.new}")
     for row in diff.rows:
         if row.kind == "changed":
             detail = ", ".join(
@@ -225,15 +220,14 @@ def print_sheet_diff(diff: SheetDiff) -> None:
         else:
             shown = {k: v for k, v in row.cells.items() if k != "model" and (k, v) != ("currency", "USD")}
             detail = ", ".join(f"{k}={v}" for k, v in shown.items())
-        console.print(f"  {row.kind:<8} {row.label}: {detail}", markup=False)
+        say(f"  {row.kind:<8} {row.label}: {detail}")
     for m in diff.matches:
-        console.print(f"  {'match ' + m.kind:<14} {m.rule} -> {m.model}", markup=False)
-    console.print(
+        say(f"  {'match ' + m.kind:<14} {m.rule} -> {m.model}")
+    say(
         f"{diff.count('added'):,} added, {diff.count('removed'):,} removed, {diff.count('changed'):,} changed, "
         f"{diff.unchanged:,} unchanged; match rows: "
         f"{sum(m.kind == 'added' for m in diff.matches):,} added, "
-        f"{sum(m.kind == 'removed' for m in diff.matches):,} removed.",
-        markup=False,
+        f"{sum(m.kind == 'removed' for m in diff.matches):,} removed."
     )
 
 

@@ -22,6 +22,7 @@ from costlens.cli.common import (
     redacted_command_line,
     run_labels,
 )
+from costlens.cli.tables import say
 from costlens.money.decimal_text import format_decimal
 from costlens.session import DEFAULT_BASE_URL, open_session
 
@@ -232,11 +233,9 @@ def run(
         finally:
             display.close()
     for rej in outcome.rejects[:50]:
-        err.print(f"rejected {rej}", markup=False)
+        say(f"rejected {rej}", err=True)
     if len(outcome.rejects) > 50:
-        err.print(
-            f"... and {len(outcome.rejects) - 50} more rejected lines (see the rejects table)", markup=False
-        )
+        say(f"... and {len(outcome.rejects) - 50} more rejected lines (see the rejects table)", err=True)
     if as_json:
         click.echo(json.dumps(_run_json(outcome), indent=2))
     else:

@@ -201,6 +201,13 @@ def print_line(text: str) -> None:
         _terminal_console().print(Text(escape_controls(text)))
 
 
+def say(text: str, *, err: bool = False) -> None:
+    """One line of a message (a rejected line, a warning) on stdout or stderr: inert, escaped, unwrapped.
+    Messages quote data from files and servers (model ids, JSON values), so they are never markup and
+    never carry a control character as such."""
+    click.echo(escape_controls(text), err=err)
+
+
 def _print_plain(table: Table) -> None:
     headers = [escape_controls(c.header) for c in table.columns]
     rows = [[cell or "-" for cell in row] for row in table.rows]
