@@ -90,3 +90,45 @@ def test_max_tokens_fills_unbounded_bodies_so_a_budget_can_run(invoke, cli_provi
 def test_max_tokens_must_be_positive(invoke, jsonl, tmp_path, user_error):
     path = jsonl("reqs.jsonl", [line("a", model="flat")])
     user_error(invoke("run", path, "--max-tokens", "0"), 2, "--max-tokens")
+
+
+def test_a_budgeted_run_prices_each_batch_alone_to_the_same_total(session, jsonl, monkeypatch):
+    """The budget's running spend is the sum of each committed batch priced over its rows alone
+    (linear in the run); it equals what the cost view says of the whole run, to the last digit,
+    across models that resolve exactly, by alias, by provider prefix, and not at all."""
+    import httpx
+
+    import costlens.send.run as run_module
+    from costlens.send.run import RunOptions, run_requests
+
+    seen: list[Decimal] = []
+    real = run_module._batch_spend
+
+    def spy(conn, run_id, records):  # type: ignore[no-untyped-def]
+        seen.append(real(conn, run_id, records))
+        return seen[-1]
+
+    monkeypatch.setattr(run_module, "_batch_spend", spy)
+    models = ["gpt-4o", "gpt-4o-2024-08-06", "openai/gpt-4o-mini", "deepseek-chat"]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        n = int(body["messages"][0]["content"].split()[-1])
+        usage = {"prompt_tokens": 1000 + n, "completion_tokens": 10 + n % 7,
+                 "prompt_tokens_details": {"cached_tokens": (n % 3) * 100}}  # fmt: skip
+        return httpx.Response(200, json={"id": f"c{n}", "object": "chat.completion", "model": body["model"],
+                                         "choices": [], "usage": usage})  # fmt: skip
+
+    lines = [
+        {"custom_id": f"r{i}", "body": {"model": models[i % 4], "max_tokens": 50,
+                                         "messages": [{"role": "user", "content": f"q {i}"}]}}
+        for i in range(400)
+    ]  # fmt: skip
+    outcome = run_requests(
+        session,
+        RunOptions(requests_file=jsonl("reqs.jsonl", lines), base_url="http://llm.test/v1",
+                   budget=Decimal("100"), flush_every=37, concurrency=8),
+        env={}, transport=httpx.MockTransport(answer), handle_signals=False,
+    )  # fmt: skip
+    assert outcome.run_ok == 400 and len(seen) >= 2  # several batches
+    assert sum(seen) == outcome.spent_usd > 0

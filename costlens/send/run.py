@@ -56,6 +56,7 @@ from costlens import __version__
 from costlens.errors import ConfigError, InputError, StoreError
 from costlens.ingest.rejects import Reject
 from costlens.ingest.requests_file import RequestFile, stage_request_file
+from costlens.money.costs import scoped_cost_view_sql
 from costlens.money.quote import QuoteRequest, output_bound, quote
 from costlens.send.client import ChatClient, ChatOutcome, ClientConfig
 from costlens.send.ratelimit import RateLimiter, RateLimits
@@ -81,7 +82,6 @@ RunStatus = Literal["completed", "budget_stopped", "interrupted"]
 _PROMPT_HEADROOM = (Decimal("0.25"), 16)  # fraction of the offline count, plus tokens
 _SOURCE_FORMAT = {False: "chat_api", True: "chat_api_stream"}
 _KEY_HOSTS = ("api.openai.com",)
-_SPEND_REFRESH_S = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -518,6 +518,25 @@ def _mark_simulated(conn: duckdb.DuckDBPyConnection, run_ids: set[int]) -> None:
         raise StoreError(f"cannot mark the run simulated: {e}") from e
 
 
+def _batch_spend(conn: duckdb.DuckDBPyConnection, run_id: int, records: Sequence[Mapping[str, Any]]) -> Decimal:
+    """What a batch of new results costs (priced ones), by the cost view's own rules over those rows
+    alone: the time it takes grows with the batch, not with the run or the database, so a budgeted run
+    stays linear however long it gets (issue: it used to re-read the whole run after every batch)."""
+    ids = [int(r["request_id"]) for r in records]
+    table = pa.Table.from_pylist(list(records), schema=_RESULT_SCHEMA)
+    conn.register("cl_spend_batch", table)
+    try:
+        conn.execute(scoped_cost_view_sql("cl_spend_costs", "cl_spend_batch", run_id, min(ids), max(ids)))
+        (row,) = conn.execute(
+            "SELECT coalesce(sum(cost_usd) FILTER (WHERE priced), 0) FROM cl_spend_costs"
+        ).fetchall()
+    except duckdb.Error as e:
+        raise StoreError(f"cannot price the batch: {e}") from e
+    finally:
+        conn.unregister("cl_spend_batch")
+    return Decimal(row[0])
+
+
 def _run_spend(conn: duckdb.DuckDBPyConnection, run_id: int) -> tuple[Decimal, int]:
     """Committed spend of the run (priced requests, from the cost view) and how many are unpriced."""
     (row,) = conn.execute(
@@ -815,8 +834,6 @@ class _Runner:
         self.flushes = 0
         self.marked_simulated = False
         self.started = time.monotonic()
-        self.spend_checked = 0.0
-        self.spend_interval = _SPEND_REFRESH_S
 
     # -- budget --
 
@@ -1010,16 +1027,14 @@ class _Runner:
         if not self.marked_simulated and any(r.get("simulated") for r in batch):
             _mark_simulated(self.conn, {self.run_id})
             self.marked_simulated = True
-        # The budget needs the committed spend after every batch; a progress display can do with
-        # a figure a few seconds old (the cost view is not free on a big database).
-        now = time.monotonic()
-        if self.budget is not None or (self.on_progress and now - self.spend_checked >= self.spend_interval):
-            self.spend_checked = now
-            spent = _run_spend(self.conn, self.run_id)[0]
-            # The query grows with the run: keep it to a few percent of the time, however long the run.
-            self.spend_interval = max(_SPEND_REFRESH_S, 20 * (time.monotonic() - now))
-            return spent
-        return None
+        # The budget (and a progress display) need the committed spend after every batch: the spend
+        # so far plus what this batch costs, priced over its rows alone. A batch that replaced older
+        # rows (a resume's earlier failures) is rare: the run is re-read then.
+        if self.budget is None and not self.on_progress:
+            return None
+        if replace:
+            return _run_spend(self.conn, self.run_id)[0]
+        return self.spent + _batch_spend(self.conn, self.run_id, batch)
 
     async def _flusher(self) -> None:
         try:

@@ -6,7 +6,9 @@
 -- (costlens/money/pricing.py: prices, model_aliases, model_matches, price_sheets),
 -- so the same usage re-prices when a sheet changes, and every figure is
 -- reproducible from DB + CSV. The table names carry a suffix (__SFX__) so other
--- sheets can price the same usage side by side (--compare-pricing, pricing diff).
+-- sheets can price the same usage side by side (--compare-pricing, pricing diff). The four
+-- sources (__RESULTS__ ...) are the tables, except in a scoped copy that prices a few rows alone
+-- (costlens.money.costs.scoped_cost_view_sql: a run's latest batch, for its budget).
 --
 -- Model resolution (README "Model resolution"), case-insensitive, over DISTINCT
 -- model ids (never per request). Sheet by sheet (0 = main, then each fallback in
@@ -51,12 +53,12 @@ WITH base AS (
         coalesce(r.reasoning_tokens, 0) AS reasoning_n,
         r.source_line_no, r.created_at, r.priced_at, d.started_at, d.completed_at, d.latency_ms, d.ttft_ms, d.attempts,
         coalesce(r.response_model, q.requested_model) AS model_id
-    FROM results r
-    JOIN requests q ON q.run_id = r.run_id AND q.request_id = r.request_id
+    FROM __RESULTS__ r
+    JOIN __REQUESTS__ q ON q.run_id = r.run_id AND q.request_id = r.request_id
     -- Parameters exist only where the request body was known (run, replay --requests);
     -- details (timings, attempts, completion text) only where run or replay --store-content wrote them.
-    LEFT JOIN request_params qp ON qp.run_id = r.run_id AND qp.request_id = r.request_id
-    LEFT JOIN result_details d ON d.run_id = r.run_id AND d.request_id = r.request_id
+    LEFT JOIN __PARAMS__ qp ON qp.run_id = r.run_id AND qp.request_id = r.request_id
+    LEFT JOIN __DETAILS__ d ON d.run_id = r.run_id AND d.request_id = r.request_id
 ),
 price_models AS (
     SELECT sheet, model_key AS key, min(model) AS model FROM prices__SFX__ GROUP BY sheet, model_key
