@@ -30,6 +30,26 @@ if TYPE_CHECKING:
     from costlens.send.run import RunOutcome
 
 
+class Shard(click.ParamType):  # type: ignore[type-arg]
+    """I/N with 1 <= I <= N."""
+
+    name = "I/N"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value  # type: ignore[return-value]
+        index, sep, count = str(value).partition("/")
+        try:
+            shard = (int(index), int(count))
+        except ValueError:
+            shard = (0, 0)
+        if not sep or not 1 <= shard[0] <= shard[1]:
+            self.fail(f"{value!r} is not I/N with 1 <= I <= N (e.g. 3/10)", param, ctx)
+        return shard
+
+
 def _resume_hint(run_id: int, budget: Decimal | None = None) -> str:
     """The command line that continues run ``run_id``; with ``budget``, its --budget replaced by that one."""
     args = list(sys.argv[1:])
@@ -152,6 +172,13 @@ def _run_summary(outcome: RunOutcome) -> str:
     "--resume", type=int, metavar="RUN_ID", help="Send what run RUN_ID has no successful result for yet."
 )
 @click.option(
+    "--shard",
+    type=Shard(),
+    metavar="I/N",
+    help="Send only shard I of N (1-based): the requests whose custom_id hashes to it (MD5, see README), "
+    "so N machines share one request file; the run is tagged shard=I/N.",
+)
+@click.option(
     "--store-content/--no-store-content",
     default=True,
     show_default=True,
@@ -190,6 +217,7 @@ def run(
     resume: int | None,
     store_content: bool,
     stop_grace: float,
+    shard: tuple[int, int] | None,
     as_json: bool,
 ) -> None:
     """Send REQUESTS.jsonl (batch input lines, {custom_id, body} or bare bodies) and log every
@@ -227,6 +255,7 @@ def run(
             command_line=redacted_command_line(sys.argv[1:]),
             pricing_sha256=session.pricing_sha256,
             stop_grace_s=stop_grace,
+            shard=shard,
         )
         try:
             outcome = run_requests(session, options, on_progress=display, on_notice=display.notice)

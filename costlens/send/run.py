@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -114,6 +115,8 @@ class RunOptions:
     flush_every: int = 1000
     flush_seconds: float = 1.0
     progress_seconds: float = 0.5
+    # --shard I/N: this invocation plans only the requests of shard I (1-based) of N; None = all.
+    shard: tuple[int, int] | None = None
     # After the first Ctrl-C / SIGTERM, how long the answers already in flight are waited for (they
     # are recorded as usual: the provider bills them); then, or at a second Ctrl-C, they are dropped.
     stop_grace_s: float = 30.0
@@ -209,6 +212,10 @@ def _check_options(options: RunOptions) -> None:
         raise ConfigError("--budget must be a non-negative amount of USD")
     if options.max_tokens is not None and options.max_tokens < 1:
         raise ConfigError("--max-tokens must be at least 1")
+    if options.shard is not None:
+        index, count = options.shard
+        if not (count >= 1 and 1 <= index <= count):
+            raise ConfigError(f"--shard {index}/{count}: expected I/N with 1 <= I <= N")
     if any(not m.strip() for m in options.models):
         raise ConfigError("--model must not be empty")
     if len(set(options.models)) != len(options.models):
@@ -619,6 +626,33 @@ WHERE r.run_id = $run_id
 """.replace("__MAX_TOKENS__", _FILLED_MAX_TOKENS)
 
 
+def shard_of(custom_id: str, count: int) -> int:
+    """The shard (1-based) of ``count`` a request belongs to: MD5 of its custom_id, read as a
+    little-endian 128-bit integer, modulo ``count``, plus one. The same in DuckDB (``md5_number``),
+    Python (``int.from_bytes(hashlib.md5(custom_id.encode()).digest(), "little")``) or anything else,
+    and independent of the line's position, so shards of an edited file keep their requests."""
+    return int.from_bytes(hashlib.md5(custom_id.encode("utf-8")).digest(), "little") % count + 1
+
+
+def take_shard(conn: duckdb.DuckDBPyConnection, staged: RequestFile, shard: tuple[int, int]) -> RequestFile:
+    """Keep, of the staged file, the lines of shard ``shard`` = (I, N): accepted lines by their custom_id
+    (:func:`shard_of`), rejected lines by their line number (line_no mod N), so the union of the N shards
+    is the file and each rejected line is reported by exactly one of them."""
+    index, count = shard
+    try:
+        conn.execute(
+            "DELETE FROM cl_req_input WHERE md5_number(custom_id) % CAST(? AS UHUGEINT) <> CAST(? AS UHUGEINT)",
+            [count, index - 1],
+        )
+        (accepted,) = conn.execute("SELECT count(*) FROM cl_req_input").fetchall()[0]
+    except duckdb.Error as e:
+        raise StoreError(f"cannot take shard {index}/{count}: {e}") from e
+    rejects = tuple(r for r in staged.rejects if (r.line_no - 1) % count == index - 1)
+    return dataclasses.replace(
+        staged, accepted=int(accepted), rejects=rejects, lines_read=int(accepted) + len(rejects)
+    )
+
+
 def _sendable(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
     """The body as sent: the run's model, and the stream settings; every other parameter untouched."""
     body["model"] = model
@@ -716,7 +750,7 @@ def _start_run(
                 staged.path,
                 staged.sha256,
                 options.tier,
-                json.dumps(dict(sorted(options.tags.items()))),
+                json.dumps(dict(sorted(_run_tags(options).items()))),
                 options.command_line,
                 __version__,
                 options.pricing_sha256,
@@ -749,13 +783,30 @@ def _start_run(
     return run_id
 
 
+def _run_tags(options: RunOptions) -> dict[str, str]:
+    """The run's tags: the user's, plus shard=I/N for a shard (so a lake or a summary can pick shards)."""
+    tags = dict(options.tags)
+    if options.shard is not None:
+        tags["shard"] = f"{options.shard[0]}/{options.shard[1]}"
+    return tags
+
+
 def _check_resume(conn: duckdb.DuckDBPyConnection, staged: RequestFile, options: RunOptions) -> int:
     run_id = options.resume
     assert run_id is not None
-    rows = conn.execute("SELECT kind, requests_sha256 FROM runs WHERE run_id = ?", [run_id]).fetchall()
+    rows = conn.execute(
+        "SELECT kind, requests_sha256, CAST(tags AS VARCHAR) FROM runs WHERE run_id = ?", [run_id]
+    ).fetchall()
     if not rows:
         raise ConfigError(f"--resume {run_id}: no such run in this database")
-    kind, sha256 = rows[0]
+    kind, sha256, tags = rows[0]
+    planned_shard = json.loads(tags or "{}").get("shard")
+    if options.shard is not None and planned_shard != f"{options.shard[0]}/{options.shard[1]}":
+        raise ConfigError(
+            f"--resume {run_id}: run {run_id} is "
+            + (f"shard {planned_shard}" if planned_shard else "not a shard")
+            + f", not {options.shard[0]}/{options.shard[1]}; give the same --shard or none"
+        )
     if kind != "run":
         raise ConfigError(f"--resume {run_id}: run {run_id} is a {kind}, not a `costlens run`")
     if sha256 != staged.sha256:
@@ -1181,6 +1232,8 @@ def run_requests(
     staged = stage_request_file(
         conn, options.requests_file, default_model=default_model, store_content=options.store_content
     )
+    if options.shard is not None and options.resume is None:
+        staged = take_shard(conn, staged, options.shard)
     models: list[str | None] = list(options.models) or [None]
     replaceable = frozenset[int]()
     if options.resume is None:
