@@ -9,7 +9,7 @@ DEMO_REPORT := reports/demo-report.html
 DEMO_SIM_REPORT := reports/demo-simulated-report.html
 SAMPLES := data/samples
 
-.PHONY: install demo test test-real check bench samples clean browser
+.PHONY: install demo test test-real test-reliability check bench samples clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ test-real: $(STAMP)
 	bash scripts/llama_server.sh install
 	@trap 'bash scripts/llama_server.sh stop' EXIT INT TERM; \
 	bash scripts/llama_server.sh start && $(BIN)/python -m pytest -q -m real tests/real
+
+# Reliability tier (tests/reliability, RELIABILITY.md): hostile input, kill -9 trials, faults, concurrent
+# use, secrets, injection. Minutes, not seconds: its own target, run by .ci/run after make test.
+test-reliability: $(STAMP) browser
+	$(BIN)/python -m pytest -q -m reliability tests/reliability
 
 check: $(STAMP)
 	$(BIN)/ruff check costlens tests bench scripts

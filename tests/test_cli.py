@@ -481,6 +481,11 @@ def test_db_held_by_another_process_exits_2_without_traceback(invoke, db_path, u
         (["replay", "--run-name", "key sk-abcdefgh12345678 end"], "costlens replay --run-name 'key *** end'"),
         (["run", "-H", "Authorization: Bearer abc.def"], "costlens run -H 'Authorization: ***'"),
         (["replay", "f.jsonl", "--tag", "team=sk-ai"], "costlens replay f.jsonl --tag team=sk-ai"),
+        # Gateways take keys in the URL: its userinfo and query are dropped (found by tests/reliability).
+        (["run", "--base-url", "https://u:hunter2@gw.local/v1?key=hunter2"],
+         "costlens run --base-url 'https://***@gw.local/v1?***'"),
+        (["run", "--base-url=http://gw.local:8080/v1"], "costlens run --base-url=http://gw.local:8080/v1"),
+        (["run", "--base-url=http://hunter2@gw.local/v1"], "costlens run '--base-url=http://***@gw.local/v1'"),
     ],
 )  # fmt: skip
 def test_redacted_command_line(argv, expected):

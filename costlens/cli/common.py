@@ -11,6 +11,7 @@ import functools
 import re
 import shlex
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, NoReturn, TypeVar
@@ -28,6 +29,7 @@ EXIT_PARTIAL = 1  # finished, but some lines were rejected or some requests fail
 EXIT_USAGE = 2
 EXIT_BUDGET = 3
 EXIT_INTERNAL = 4
+EXIT_RECONCILE_DIFF = 5  # reconcile finished, but some cells differ beyond the tolerance (all stored)
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE)
 
@@ -55,8 +57,25 @@ def redacted_command_line(argv: Sequence[str]) -> str:
                 out.append(arg)
                 hide_next = True
             continue
-        out.append(_SECRET_VALUE.sub("***", arg))
+        out.append(_redact_url(_SECRET_VALUE.sub("***", arg)))
     return shlex.join(["costlens", *out])
+
+
+def _redact_url(arg: str) -> str:
+    """An argument (or option=value) holding an http(s) URL, without its userinfo and query (where
+    gateways put keys): ``https://user:pw@host/v1?key=x`` -> ``https://***@host/v1?***``."""
+    prefix, url = ("", arg)
+    if arg.startswith("--") and "=" in arg:
+        prefix, url = arg.split("=", 1)
+        prefix += "="
+    if not url.lower().startswith(("http://", "https://")):
+        return arg
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "***" if parts.query else ""
+    return prefix + urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 # What may make a finished command exit 1 (--fail-on): rejected input lines, failed requests, and

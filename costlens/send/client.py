@@ -424,6 +424,10 @@ class ChatClient:
             outcome.attempts = attempts
             outcome.started_at = started
             outcome.completed_at = _utcnow()
+            if self.config.api_key and any(self.config.api_key in t for t in outcome.texts):
+                # A server that echoes the key into the answer must not get it stored: the exact key
+                # becomes *** (nothing else in a completion is touched).
+                outcome.texts = [t.replace(self.config.api_key, "***") for t in outcome.texts]
             outcome.retryable = False
             outcome.headers = None
             return outcome
