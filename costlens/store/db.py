@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -44,27 +45,54 @@ def _duckdb_config() -> dict[str, str | bool | int | float | list[str]]:
     return config
 
 
+LOCK_WAIT_ENV = "COSTLENS_LOCK_WAIT"
+_LOCK_POLL_S = 0.2
+
+
+def _lock_wait_seconds() -> float:
+    """COSTLENS_LOCK_WAIT: how long to wait for a DB another process holds (default 0: fail at once)."""
+    text = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    if not text:
+        return 0.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise StoreError(f"{LOCK_WAIT_ENV}={text!r}: expected a number of seconds (0 or more)")
+    return seconds
+
+
 def connect(db_path: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the DuckDB file, translating lock errors."""
+    """Open (creating if needed) the DuckDB file, translating lock errors.
+
+    DuckDB lets one process at a time open a file for writing, and none read it meanwhile. Another
+    costlens on the same file fails at once with a clear message, or with COSTLENS_LOCK_WAIT=SECONDS
+    waits up to that long for the file to be free (a report after a nightly run, say)."""
     path = str(db_path)
     if path != ":memory:":
         parent = Path(path).parent
         if not parent.exists():
             raise StoreError(f"cannot create database {path}: directory {parent} does not exist")
-    try:
-        return duckdb.connect(path, config=_duckdb_config())
-    except duckdb.IOException as e:
-        message = str(e)
-        if "lock" in message.lower():
+    deadline = time.monotonic() + _lock_wait_seconds()
+    while True:
+        try:
+            return duckdb.connect(path, config=_duckdb_config())
+        except duckdb.IOException as e:
+            message = str(e)
+            if "lock" not in message.lower():
+                raise StoreError(f"cannot open database {path}: {message}") from e
+            if time.monotonic() < deadline:
+                time.sleep(_LOCK_POLL_S)
+                continue
             pid = re.search(r"PID (\d+)", message)
             holder = f" (process {pid.group(1)})" if pid else ""
             raise StoreLockedError(
-                f"database {path} is in use by another process{holder}; "
-                "wait for it to finish, or use another --db"
+                f"database {path} is in use by another process{holder}; wait for it to finish, "
+                f"use another --db, or set {LOCK_WAIT_ENV}=SECONDS to wait for it"
             ) from e
-        raise StoreError(f"cannot open database {path}: {message}") from e
-    except duckdb.Error as e:
-        raise StoreError(f"cannot open database {path}: {e}") from e
+        except duckdb.Error as e:
+            raise StoreError(f"cannot open database {path}: {e}") from e
 
 
 def applied_migrations(conn: duckdb.DuckDBPyConnection) -> list[int]:
@@ -119,5 +147,10 @@ def open_store(db_path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         migrate(conn)
         yield conn
+    except (duckdb.IOException, duckdb.SerializationException) as e:
+        # DuckDB reads a file's blocks when a query needs them, so a truncated or damaged file can
+        # open and fail only later, inside any command: one clear error, not an internal one.
+        damaged = " (the file looks damaged or truncated)" if "read" in str(e).lower() else ""
+        raise StoreError(f"cannot use database {db_path}{damaged}: {e}") from e
     finally:
         conn.close()
