@@ -23,7 +23,9 @@ PACKAGE = ROOT / "costlens"
 # Only these may import click: the CLI and the ``python -m costlens`` shim that runs it.
 CLI_PACKAGE = "costlens.cli"
 # Modules at the package root that belong to no layer: shared leaves and the package itself.
-ROOT_MODULES = {"costlens", "costlens.__main__", "costlens.errors", "costlens.tokens", "costlens.session"}
+ROOT_MODULES = {
+    "costlens", "costlens.__main__", "costlens.errors", "costlens.inert", "costlens.tokens", "costlens.session",
+}  # fmt: skip
 FORBIDDEN = {"click", "costlens.cli"}
 
 

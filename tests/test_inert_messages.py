@@ -50,3 +50,16 @@ def test_pricing_diff_rows_are_inert(invoke, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "added" in result.stdout and "\\x1b[2J" in result.stdout
     assert_inert(result.stdout + result.stderr)
+
+
+def test_the_report_shows_control_and_bidi_characters_as_escapes(invoke, jsonl, lines):
+    """Autoescaping stops markup, not an RLO: "safe\u202egnp.exe" would read "safeexe.png" on the page."""
+    spoof = "safe\u202egnp.exe"
+    path = jsonl("out.jsonl", [lines.chat("a", model=spoof), lines.chat("b", model=f"{ESC}[31mred")])
+    assert invoke("replay", path).exit_code == 0
+    page = invoke("report", "--out", "-").stdout
+    assert "safe\\u202egnp.exe" in page and "\\x1b[31mred" in page
+    assert_inert(page)
+    # The data itself stays verbatim: JSON and exports are for machines.
+    data = invoke("report", "--format", "json", "--out", "-").stdout
+    assert spoof in data

@@ -42,6 +42,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from costlens.errors import ConfigError
+from costlens.inert import escape_controls
 
 Layout = Literal["terminal", "plain"]
 Align = Literal["left", "right"]
@@ -68,27 +69,6 @@ def stdout_layout() -> Layout:
     if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
         return "plain"
     return "terminal"
-
-
-_NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
-def escape_controls(text: str) -> str:
-    """``text`` with every non-printable character shown as a Python-style escape (ESC -> ``\\x1b``)."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if ch.isprintable():
-            out.append(ch)
-        elif ch in _NAMED_ESCAPES:
-            out.append(_NAMED_ESCAPES[ch])
-        else:
-            code = ord(ch)
-            out.append(
-                f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-            )
-    return "".join(out)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ import jinja2
 from markupsafe import Markup
 
 from costlens.errors import ConfigError, CostlensError
+from costlens.inert import escape_controls
 from costlens.money.decimal_text import format_decimal
 from costlens.money.filters import parse_when
 from costlens.report.data import Coverage, ReportData
@@ -450,6 +451,10 @@ def render_html(
     """The report page. ``generated_at`` (naive UTC) is printed in the footer; None leaves it out."""
     if plotly_mode not in ("inline", "cdn"):
         raise ConfigError(f"plotly mode {plotly_mode!r}: expected 'inline' or 'cdn'")
+    # Every text from the data, on the page and in the charts, with control and bidi characters shown
+    # as escapes (costlens.inert): autoescaping stops markup, not an RLO that reorders a model id.
+    data = _inert(data)
+    title = None if title is None else escape_controls(title)
     charts = _charts(data)
     app_js = _app_js()
     scripts = [_PLOTLY_CONFIG_JS, app_js]
@@ -509,6 +514,22 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _inert(value: Any) -> Any:
+    """``value`` with every string in it (through dataclasses, tuples, lists, dicts) made inert."""
+    if isinstance(value, str):
+        return escape_controls(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _inert(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    if isinstance(value, tuple):
+        return tuple(_inert(v) for v in value)
+    if isinstance(value, list):
+        return [_inert(v) for v in value]
+    if isinstance(value, dict):
+        return {_inert(k): _inert(v) for k, v in value.items()}
     return value
 
 

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
-from test_run import cli_provider  # noqa: F401 (a fixture the checks share)
+from test_report_browser import chromium  # noqa: F401 (fixtures the checks share)
+from test_run import cli_provider  # noqa: F401
 
 FIGURES: list[dict[str, object]] = []
 
