@@ -71,6 +71,29 @@ def test_invalid_utf8_is_reported_by_line_and_the_other_lines_kept(tmp_path):
     assert bad == [(2, "not valid UTF-8 (byte 8 of the line)")]
 
 
+@pytest.mark.parametrize("bad_utf8_too", [False, True])
+def test_a_line_over_the_size_limit_is_rejected_with_its_length(tmp_path, monkeypatch, bad_utf8_too):
+    """No parser sees it (a 50 MB line would cost many times its size to parse); it is hashed and counted."""
+    monkeypatch.setenv("COSTLENS_MAX_LINE_BYTES", "64")
+    path = tmp_path / "big.jsonl"
+    big = '{"x": "' + "y" * 100 + '"}'
+    path.write_bytes(
+        b'{"a": 1}\n' + big.encode() + b"\n" + (b'{"b": "\xff"}\n' if bad_utf8_too else b"") + b'{"c": 3}\n'
+    )
+    lines, bad, digest, _ = read_all(path, 1 << 20)
+    assert [n for n, _ in lines] == [1, 4 if bad_utf8_too else 3]
+    assert bad[0] == (2, "line is 109 bytes, over the 64-byte limit per line (COSTLENS_MAX_LINE_BYTES)")
+    assert digest.lines == (4 if bad_utf8_too else 3) and digest.bytes == path.stat().st_size
+
+
+def test_a_bad_line_size_limit_is_an_input_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("COSTLENS_MAX_LINE_BYTES", "lots")
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"a": 1}\n', encoding="utf-8")
+    with pytest.raises(InputError, match="COSTLENS_MAX_LINE_BYTES='lots'"):
+        read_all(path, 1 << 20)
+
+
 def test_a_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         list(read_line_chunks(tmp_path / "nope.jsonl", FileDigest()))

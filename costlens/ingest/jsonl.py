@@ -9,6 +9,10 @@ parses, validates and loads each chunk in SQL. Memory stays bounded by the chunk
 size, whatever the file size.
 
 The file's sha256 is computed in the same pass.
+
+A line longer than ``MAX_LINE_BYTES`` (32 MiB; ``COSTLENS_MAX_LINE_BYTES`` overrides) is rejected with
+its length, before any parser sees it: no request or result is that large, and parsing one would
+hold many times its size in memory. It is still hashed, and still counted as read.
 """
 
 from __future__ import annotations
@@ -30,9 +34,37 @@ from costlens.errors import InputError
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "FileDigest", "LineChunk", "read_line_chunks"]
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "MAX_LINE_BYTES",
+    "FileDigest",
+    "LineChunk",
+    "max_line_bytes",
+    "read_line_chunks",
+]
 
 DEFAULT_CHUNK_BYTES = 64 << 20
+MAX_LINE_BYTES = 32 << 20
+MAX_LINE_ENV = "COSTLENS_MAX_LINE_BYTES"
+
+
+def max_line_bytes() -> int:
+    text = os.environ.get(MAX_LINE_ENV, "").strip()
+    if not text:
+        return MAX_LINE_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InputError(f"{MAX_LINE_ENV}={text!r}: expected a positive number of bytes")
+    return value
+
+
+def _too_long(length: int, limit: int) -> str:
+    return f"line is {length:,} bytes, over the {limit:,}-byte limit per line ({MAX_LINE_ENV})"
+
+
 _BOM = b"\xef\xbb\xbf"
 # Record batches per chunk: lets DuckDB spread one chunk over all cores.
 _BATCHES_PER_CHUNK = 8
@@ -40,7 +72,8 @@ _BATCHES_PER_CHUNK = 8
 
 @dataclass(slots=True)
 class LineChunk:
-    """One slice of the file: its lines as Arrow, minus lines that are not UTF-8."""
+    """One slice of the file: its lines as Arrow, minus lines that are not UTF-8 or over the size limit
+    (those are in ``bad_utf8``, with the reason)."""
 
     table: pa.Table
     lines: int
@@ -69,8 +102,12 @@ def _slow_chunk(data: bytes, first_line_no: int) -> LineChunk:
     nos: list[int] = []
     texts: list[str] = []
     bad: list[tuple[int, str]] = []
+    limit = max_line_bytes()
     for i, raw in enumerate(data.split(b"\n")[:-1]):
         line_no = first_line_no + i
+        if len(raw) > limit:
+            bad.append((line_no, _too_long(len(raw), limit)))
+            continue
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -106,7 +143,16 @@ def _fast_chunk(
     except pa.ArrowInvalid:
         return None
     line_nos = np.arange(first_line_no, first_line_no + n, dtype=np.int64)
-    return LineChunk(_table(pa.array(line_nos), lines), n)
+    limit = max_line_bytes()
+    lengths = np.diff(offsets) - 1  # bytes of each line, without its newline
+    if int(lengths.max(initial=0)) <= limit:
+        return LineChunk(_table(pa.array(line_nos), lines), n)
+    keep = lengths <= limit
+    bad = [(int(line_nos[i]), _too_long(int(lengths[i]), limit)) for i in np.flatnonzero(~keep)]
+    kept = pa.table({"line_no": pa.array(line_nos), "line": lines}).filter(pa.array(keep))
+    return LineChunk(
+        _table(kept.column("line_no").combine_chunks(), kept.column("line").combine_chunks()), n, bad
+    )
 
 
 def read_line_chunks(

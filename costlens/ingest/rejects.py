@@ -44,6 +44,8 @@ def explain_unparsed(file: str, line_no: int, reason: str, line: str | None) -> 
             value = json.loads(raw)
         except json.JSONDecodeError as e:
             reason = f"invalid JSON: {e.msg} (column {e.colno})"
+        except RecursionError:
+            reason = "JSON nested too deeply to read"
         else:
             if not isinstance(value, dict):
                 reason = f"not a JSON object (got {_JSON_TYPE_NAMES.get(type(value), 'a value')})"
