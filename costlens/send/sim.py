@@ -77,7 +77,7 @@ Send = Callable[[Message], Awaitable[None]]
 # Closes the client connection of a scope at the socket; True when it did (only a real server can).
 Disconnect = Callable[[Scope], bool]
 
-FaultKind = Literal["429", "500", "503", "drop", "slow", "cut"]
+FaultKind = Literal["429", "429-bare", "500", "503", "drop", "slow", "cut"]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 ReportedCost = Literal["none", "usage", "litellm"]
 REPORTED_COST_KINDS: tuple[ReportedCost, ...] = get_args(ReportedCost)
@@ -327,7 +327,7 @@ class SimApp:
             latency = _header_ms(headers, "x-sim-latency-ms", self.config.latency_ms)
             if not await client.wait(latency):
                 return
-            if fault in ("429", "500", "503"):
+            if fault in ("429", "429-bare", "500", "503"):
                 raise self._fault_error(fault, headers)
             if fault == "drop":
                 await self._drop(scope, client)
@@ -514,6 +514,13 @@ class SimApp:
         return rng.choices(kinds, weights=[self.config.fault_mix[k] for k in kinds])[0]
 
     def _fault_error(self, fault: FaultKind, headers: Mapping[str, str]) -> _HTTPError:
+        if fault == "429-bare":  # a rate limit that says nothing about when to come back
+            return _HTTPError(
+                429,
+                "Rate limit reached for requests (simulated).",
+                type_="requests",
+                code="rate_limit_exceeded",
+            )
         if fault == "429":
             ms = _header_ms(headers, "x-sim-retry-after-ms", self.config.retry_after_ms)
             return _HTTPError(
