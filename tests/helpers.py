@@ -257,3 +257,49 @@ def reference_prompt_tokens(messages: Sequence[Mapping[str, Any]], encoding: str
             total += reference_count(value, encoding)
             total += 1 if key == "name" else 0
     return total
+
+
+# --- a gated simulator, for kill -9 tests -----------------------------------------------------------
+
+
+class SimGate:
+    """Holds new chat requests at the simulator's door, so a kill can land between requests.
+
+    ``closed``: new requests wait at the door (``waiting`` counts them); ``turn_away``: they get an
+    empty 503 instead of reaching the simulator (a killed client's requests); ``inside`` counts the
+    requests the simulator is answering.
+    """
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.turn_away = False
+        self.waiting = 0
+        self.inside = 0
+
+    def app(self, base: type[Any]) -> type[Any]:
+        """A subclass of the simulator's ASGI app (``costlens.send.sim.SimApp``) behind this gate."""
+        import asyncio
+
+        gate = self
+
+        class GatedSim(base):  # type: ignore[misc,valid-type]
+            async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+                if scope["type"] == "http" and scope["path"].endswith("/chat/completions"):
+                    gate.waiting += 1
+                    while gate.closed and not gate.turn_away:
+                        await asyncio.sleep(0.002)
+                    turned_away = gate.turn_away  # read before leaving the count: tests wait on it
+                    gate.waiting -= 1
+                    if turned_away:  # its client was killed: never reaches the simulator
+                        await send({"type": "http.response.start", "status": 503, "headers": []})
+                        await send({"type": "http.response.body", "body": b""})
+                        return
+                    gate.inside += 1
+                    try:
+                        await super().__call__(scope, receive, send)
+                    finally:
+                        gate.inside -= 1
+                    return
+                await super().__call__(scope, receive, send)
+
+        return GatedSim

@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
-from helpers import reference_count, reference_prompt_tokens, wait_until
+from helpers import SimGate, reference_count, reference_prompt_tokens, wait_until
 
 from costlens.errors import ConfigError, StoreError
 from costlens.send import sim
@@ -799,16 +799,6 @@ def test_2000_requests_with_10_percent_mixed_faults_end_with_one_result_each(tmp
     assert outcome.run_ok > 1900
 
 
-class _Gate:
-    """Holds new chat requests at the simulator's door, so a kill can land between requests."""
-
-    def __init__(self) -> None:
-        self.closed = False
-        self.turn_away = False
-        self.waiting = 0  # requests held at the door
-        self.inside = 0  # requests the simulator is answering
-
-
 # The kill point is drawn from a fixed seed, so every run kills at the same point; another seed
 # tries another point (the test prints which it used).
 KILL_SEED = 20240917
@@ -816,29 +806,8 @@ CONCURRENCY = 8
 
 
 def test_kill_9_mid_run_then_resume_completes_each_request_exactly_once(tmp_path, jsonl, monkeypatch):
-    gate = _Gate()
-
-    class GatedSim(sim.SimApp):
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and scope["path"].endswith("/chat/completions"):
-                gate.waiting += 1
-                while gate.closed and not gate.turn_away:
-                    await asyncio.sleep(0.002)
-                turned_away = gate.turn_away  # read before leaving the count: the test waits on it
-                gate.waiting -= 1
-                if turned_away:  # its client was killed: never reaches the simulator
-                    await send({"type": "http.response.start", "status": 503, "headers": []})
-                    await send({"type": "http.response.body", "body": b""})
-                    return
-                gate.inside += 1
-                try:
-                    await super().__call__(scope, receive, send)
-                finally:
-                    gate.inside -= 1
-                return
-            await super().__call__(scope, receive, send)
-
-    monkeypatch.setattr(sim, "SimApp", GatedSim)
+    gate = SimGate()
+    monkeypatch.setattr(sim, "SimApp", gate.app(sim.SimApp))
     db = tmp_path / "kill.duckdb"
     path = jsonl("reqs.jsonl", [line(f"k{i}", max_tokens=20, stream=i % 3 == 0) for i in range(300)])
     target = random.Random(KILL_SEED).randint(40, 350)  # of 600 completions: a point of the run
@@ -889,5 +858,7 @@ def test_serve_sim_hands_its_options_to_the_simulator(invoke, monkeypatch):
     monkeypatch.setattr(sim, "serve", lambda host, port, **kw: calls.append((host, port, kw)))
     result = invoke("serve-sim", "--port", "18555", "--latency-ms", "7", "--error-rate", "0.1", "--seed", "3")
     assert result.exit_code == 0, result.stderr
-    assert calls == [("127.0.0.1", 18555, {"latency_ms": 7, "error_rate": 0.1, "seed": 3, "reported_cost": "none"})]
+    assert calls == [
+        ("127.0.0.1", 18555, {"latency_ms": 7, "error_rate": 0.1, "seed": 3, "reported_cost": "none"})
+    ]
     assert invoke("serve-sim", "--error-rate", "2").exit_code == 2

@@ -14,7 +14,6 @@ file or all of it, and replaying the file again stores it whole, once.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import signal
@@ -27,7 +26,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from helpers import wait_until
+from helpers import SimGate, wait_until
 
 from costlens.send import sim
 
@@ -35,38 +34,6 @@ TRIALS = 20
 REQUESTS = 120
 MODELS = ("gpt-4o-mini", "gpt-4o")
 CONCURRENCY = 6
-
-
-class _Gate:
-    def __init__(self) -> None:
-        self.closed = False
-        self.turn_away = False
-        self.waiting = 0
-        self.inside = 0
-
-
-def _gated_app(gate: _Gate) -> type[sim.SimApp]:
-    class GatedSim(sim.SimApp):
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and scope["path"].endswith("/chat/completions"):
-                gate.waiting += 1
-                while gate.closed and not gate.turn_away:
-                    await asyncio.sleep(0.002)
-                turned_away = gate.turn_away
-                gate.waiting -= 1
-                if turned_away:
-                    await send({"type": "http.response.start", "status": 503, "headers": []})
-                    await send({"type": "http.response.body", "body": b""})
-                    return
-                gate.inside += 1
-                try:
-                    await super().__call__(scope, receive, send)
-                finally:
-                    gate.inside -= 1
-                return
-            await super().__call__(scope, receive, send)
-
-    return GatedSim
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +62,8 @@ def test_kill_9_during_run_then_resume(tmp_path, monkeypatch, requests_file, fig
     seed = 7_000 + trial + (1_000 if budget else 0)
     total = REQUESTS * len(MODELS)
     target = random.Random(seed).randint(5, total - 20)
-    gate = _Gate()
-    monkeypatch.setattr(sim, "SimApp", _gated_app(gate))
+    gate = SimGate()
+    monkeypatch.setattr(sim, "SimApp", gate.app(sim.SimApp))
     db = tmp_path / "crash.duckdb"
     what = f"seed {seed}, kill after {target} of {total} completions"
     with sim.running_server(sim.SimConfig(latency_ms=2, seed=seed)) as server:
