@@ -9,7 +9,7 @@ DEMO_REPORT := reports/demo-report.html
 DEMO_SIM_REPORT := reports/demo-simulated-report.html
 SAMPLES := data/samples
 
-.PHONY: install demo test test-real test-reliability check bench samples clean browser
+.PHONY: install demo test test-real test-reliability reliability-load check bench samples clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,11 @@ test-real: $(STAMP)
 test-reliability: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m reliability tests/reliability
 
+# RELIABILITY.md's load figures: a 200,000-request budgeted run against serve-sim and a 5M-request DB
+# (summary, report, export: time and peak RSS). About 15 minutes; not part of CI.
+reliability-load: $(STAMP)
+	$(BIN)/python bench/bench_load.py
+
 check: $(STAMP)
 	$(BIN)/ruff check costlens tests bench scripts
 	$(BIN)/ruff format --check costlens tests bench scripts
@@ -89,6 +94,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_replay.py
+	$(BIN)/python bench/bench_replay_gemini.py
 	$(BIN)/python bench/bench_report.py
 	$(BIN)/python bench/bench_run.py
 	$(BIN)/python bench/bench_pricing.py

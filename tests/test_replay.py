@@ -23,8 +23,8 @@ FORMATS = DATA / "formats.jsonl"
 BATCH_INPUT = DATA / "batch_input.jsonl"
 CREATED_AT = datetime(2024, 3, 26, 17, 44, 14)
 UNRECOGNISED = (
-    "unrecognised line: expected an OpenAI/vLLM batch output line, "
-    "an Anthropic batch result or a chat.completion object"
+    "unrecognised line: expected an Anthropic batch result, a Vertex AI batch prediction row, "
+    "a Gemini batch line, a Bedrock batch record, an OpenAI/vLLM batch output line or a chat.completion object"
 )
 
 
@@ -382,7 +382,10 @@ def test_bad_last_line_without_newline_is_rejected_at_its_number(jsonl, lines, r
 
 
 # Model-based: whatever the mix of line kinds, read = stored + rejected and every line lands where it should.
-LINE_KINDS = ("openai", "chat_no_id", "anthropic", "blank", "bad_json", "array", "negative", "duplicate")
+LINE_KINDS = (
+    "openai", "chat_no_id", "anthropic", "gemini", "vertex", "bedrock", "blank", "bad_json", "array", "negative",
+    "duplicate",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -410,6 +413,14 @@ def test_read_is_stored_plus_rejected_for_any_mix(memory_session, kinds, crlf, c
             records.append(build.chat())
         elif kind == "anthropic":
             records.append(build.anthropic(f"id-{n}"))
+        elif kind == "gemini":
+            records.append({"key": f"id-{n}", "response": {"usageMetadata": {"promptTokenCount": n}}})
+        elif kind == "vertex":  # its custom_id is its line number
+            records.append({"status": "", "processed_time": "2025-01-01T00:00:00Z", "response": {}})
+        elif kind == "bedrock":
+            records.append(
+                {"recordId": f"id-{n}", "modelOutput": {"prompt_token_count": n, "generation_token_count": 1}}
+            )
         elif kind == "blank":
             records.append("")
         elif kind == "bad_json":
@@ -423,7 +434,7 @@ def test_read_is_stored_plus_rejected_for_any_mix(memory_session, kinds, crlf, c
         if kind == "duplicate":
             # The first "dup" line is kept, every later one is a duplicate.
             (bad if "duplicate" in kinds[: n - 1] else good).add(n)
-        elif kind in ("openai", "chat_no_id", "anthropic"):
+        elif kind in ("openai", "chat_no_id", "anthropic", "gemini", "vertex", "bedrock"):
             good.add(n)
         elif kind != "blank":
             bad.add(n)

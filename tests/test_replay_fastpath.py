@@ -190,13 +190,13 @@ def stage_all(path: Path, *, fast: bool, store_content: bool, tier: str, chunk_b
     stager = ChunkStager(conn, tier=tier, store_content=store_content, fast=fast, pool_rows=40)
     tables: list[pa.Table] = []
     bad: list[tuple[int, str, str]] = []
-    filled = fast_filled_sql(store_content=store_content)
 
     def keep(staged: list[Staged]) -> None:
         nonlocal bad
         for table, rejected, from_fast_path in staged:
             assert fast or not from_fast_path
             if from_fast_path:  # the columns the fast path leaves to the insert, as it fills them in
+                filled = fast_filled_sql(from_fast_path, store_content=store_content)
                 conn.register("cl_stage", table)
                 table = conn.sql(filled, params={"tier": tier}).to_arrow_table()
                 conn.unregister("cl_stage")
@@ -287,7 +287,7 @@ def test_fast_path_steps_aside_for_other_formats(tmp_path):
     (chunk,) = read_line_chunks(path, FileDigest())
     staged = stager.stage(chunk.table)
     assert not stager.fast  # not tried again on this file
-    assert [(s.table.num_rows, s.fast) for s in staged] == [(50, False)]
+    assert [(s.table.num_rows, s.fast) for s in staged] == [(50, None)]
     assert set(staged[0].table.column("fmt").to_pylist()) == {"anthropic_batch"}
 
 

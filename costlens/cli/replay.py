@@ -47,10 +47,16 @@ from costlens.session import open_session
     "--at",
     "at_text",
     metavar="WHEN",
-    help="Date (and price) lines that carry no time of their own (Anthropic results, expired lines) "
-    "at WHEN (ISO date/datetime, UTC) instead of the time of the replay.",
+    help="Date (and price) lines that carry no time of their own (Anthropic, Gemini, Bedrock results, "
+    "expired lines) at WHEN (ISO date/datetime, UTC) instead of the time of the replay.",
 )
 @click.option("--force", is_flag=True, help="Replay even if this file (same sha256) was already replayed.")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Bedrock job manifest (manifest.json.out) to check the replay's record and token counts against; "
+    "by default one next to a Bedrock output file is checked. A mismatch is a warning.",
+)
 @click.option(
     "--store-content/--no-store-content",
     default=False,
@@ -69,14 +75,16 @@ def replay(
     tags: tuple[str, ...],
     at_text: str | None,
     force: bool,
+    manifest: Path | None,
     store_content: bool,
     as_json: bool,
 ) -> None:
-    """Load recorded results (OpenAI/vLLM batch output, Anthropic batch results, chat.completion
-    objects) without sending anything. Each FILE becomes one run.
+    """Load recorded results (OpenAI/vLLM, Anthropic, Gemini, Vertex AI and Bedrock batch output,
+    chat.completion objects) without sending anything. Each FILE becomes one run.
 
     Exit 0 when every line was stored and every request succeeded; 1 when some lines
-    were rejected or some requests had failed (everything is still recorded)."""
+    were rejected or some requests had failed (everything is still recorded). A Bedrock
+    manifest that disagrees with the replay is a warning and does not change the exit code."""
     with open_session(state.settings) as session:
         outcome = replay_files(
             session.conn,
@@ -90,6 +98,7 @@ def replay(
                 force=force,
                 at=parse_when(at_text, option="--at") if at_text else None,
                 store_content=store_content,
+                manifest=manifest,
                 command_line=redacted_command_line(sys.argv[1:]),
                 pricing_sha256=session.pricing_sha256,
             ),
@@ -122,6 +131,16 @@ def replay(
                 "rejected": len(outcome.requests.rejects),
                 "rejects": [{"line": x.line_no, "reason": x.reason} for x in outcome.requests.rejects],
             },
+            "manifests": [
+                {
+                    "file": t.file,
+                    "runs": list(t.run_ids),
+                    "agrees": t.agrees,
+                    "figures": {f.name: {"expected": f.expected, "replayed": f.replayed} for f in t.figures},
+                    "error": t.error,
+                }
+                for t in outcome.totals
+            ],
             "summary": summary.as_json(),
         }
         click.echo(json.dumps(payload, indent=2))
@@ -145,4 +164,14 @@ def replay(
                 f"{r.failed:,} failed requests ({formats})"
             )
         print_summary(summary)
+    # A manifest is a second opinion, not an outcome: it warns (also under --json), never exits 1.
+    # One line each, however long (click, not the console, which wraps at its width).
+    for t in outcome.totals:
+        if t.error is not None:
+            click.echo(f"warning: manifest {t.file} not checked: {t.error}", err=True)
+        elif not t.agrees:
+            figures = "; ".join(
+                f"{f.name} {f.expected} expected, {f.replayed} replayed" for f in t.disagreements
+            )
+            click.echo(f"warning: manifest {t.file} disagrees with the replay: {figures}", err=True)
     state.exit_partial_if(rejects=len(all_rejects), failed=sum(r.failed for r in outcome.results))

@@ -1,32 +1,26 @@
 """Replay recorded results into the store without sending anything.
 
-Reads, auto-detected per line (README "Input formats"):
-- OpenAI Batch API output and error lines (``openai_batch``),
-- vLLM ``run-batch`` output lines, ids ``vllm-…`` (``vllm_batch``),
-- Anthropic Message Batches results (``anthropic_batch``),
-- plain ``chat.completion`` objects, optional top-level ``custom_id`` (``chat_completion``).
+Reads every format of ``costlens.ingest.formats`` (README "Input formats"), auto-detected per
+line: OpenAI/vLLM batch output, Anthropic batch results, plain chat.completion objects, Gemini
+API and Vertex AI batch output, Bedrock batch output.
 
-Shape: the file is streamed in chunks (``costlens.ingest.jsonl``); DuckDB parses each
-chunk with one ``from_json`` into a struct covering every format, normalises
-usage into disjoint token buckets, and computes every rejection reason in the
-same statement. Plain OpenAI/vLLM success lines (nearly all of a real batch
-file) first take a cheaper fast path that gives the same rows; the full
-statement stages the rest (``ChunkStager``). Accepted rows go to ``requests``/``results`` and rejected ones to
-``rejects`` with bulk INSERT … SELECT — never a Python loop over rows. One file
-is one run and one transaction: a replay lands whole or not at all, and a file
-already replayed into the DB (same sha256) is refused unless forced.
-
-Usage normalisation (the bugs this exists to avoid, see FORMATS.md §3):
-- OpenAI: ``prompt_tokens`` includes ``cached_tokens``; ``completion_tokens``
-  includes ``reasoning_tokens``. Stored as reported; the cost view subtracts.
-- Anthropic: ``input_tokens`` excludes cache reads and writes, so
-  prompt_tokens = input + cache_creation + cache_read is stored, with
-  cached_tokens = cache_read and cache_write_tokens = cache_creation.
+Shape: the file is streamed in chunks (``costlens.ingest.jsonl``); DuckDB parses each chunk with
+one statement built here from the registered formats (``stage_sql``): one ``from_json`` into the
+merged shape of every format, a detection CASE in the formats' fixed order, each normalised
+column as a CASE over the formats' SQL for it, usage turned into disjoint token buckets by its
+dialect (``formats.usage``), and every rejection reason, all in the same statement. A format's
+plainest lines (nearly all of a real batch file) first take its cheaper fast path, which gives the
+same rows; the full statement stages the rest (``ChunkStager``). Accepted rows go to
+``requests``/``results`` and rejected ones to ``rejects`` with bulk INSERT … SELECT — never a
+Python loop over rows. One file is one run and one transaction: a replay lands whole or not at
+all, and a file already replayed into the DB (same sha256) is refused unless forced. A job's
+totals file (Bedrock's manifest) is then checked against the runs it covers (``formats.totals``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import queue
@@ -44,6 +38,16 @@ import pyarrow as pa
 
 from costlens import __version__
 from costlens.errors import AlreadyReplayedError, InputError, StoreError
+from costlens.ingest.formats import FORMATS, FastPath, JobTotals, ResultFormat
+from costlens.ingest.formats.base import FIELDS, STAGED_COLUMNS, merge_shapes
+from costlens.ingest.formats.totals import TotalsCheck, check_totals, read_totals
+from costlens.ingest.formats.usage import (
+    BUCKETS,
+    DIALECTS,
+    REPORTED_COST_COLUMNS,
+    REPORTED_COST_REASON,
+    USAGE_SHAPE,
+)
 from costlens.ingest.jsonl import DEFAULT_CHUNK_BYTES, FileDigest, LineChunk, read_line_chunks
 from costlens.ingest.rejects import RAW_LIMIT, Reject, explain_unparsed
 from costlens.ingest.requests_file import RequestFile, stage_request_file
@@ -54,387 +58,287 @@ __all__ = ["ReplayOptions", "ReplayOutcome", "ReplayResult", "TierMode", "replay
 
 TierMode = Literal["auto", "standard", "batch", "flex", "priority"]
 
-_USAGE = {
-    "prompt_tokens": "JSON",
-    "completion_tokens": "JSON",
-    "total_tokens": "JSON",
-    "prompt_tokens_details": {"cached_tokens": "JSON"},
-    "completion_tokens_details": {"reasoning_tokens": "JSON"},
-    "input_tokens": "JSON",
-    "output_tokens": "JSON",
-    "cache_creation_input_tokens": "JSON",
-    "cache_read_input_tokens": "JSON",
-    "cache_creation": {"ephemeral_5m_input_tokens": "JSON", "ephemeral_1h_input_tokens": "JSON"},
-}
-_COMPLETION = {
-    "id": "VARCHAR",
-    "object": "VARCHAR",
-    "model": "VARCHAR",
-    "created": "JSON",
-    "service_tier": "VARCHAR",
-    "usage": "JSON",
-    "choices": [{"finish_reason": "VARCHAR", "message": {"content": "JSON"}}],
-    "error": "JSON",
-}
-# Without --store-content the completion text is not even parsed out: it is the
-# largest part of a line, and the source file keeps it anyway.
-_COMPLETION_LEAN = {**_COMPLETION, "choices": [{"finish_reason": "VARCHAR"}]}
-_LINE = {
-    **_COMPLETION,
-    "custom_id": "JSON",
-    "response": {"status_code": "JSON", "request_id": "VARCHAR", "body": _COMPLETION},
-    "result": {
-        "type": "VARCHAR",
-        "message": {
-            "id": "VARCHAR",
-            "model": "VARCHAR",
-            "usage": "JSON",
-            "stop_reason": "VARCHAR",
-            "content": [{"type": "VARCHAR", "text": "VARCHAR"}],
-        },
-        "error": {
-            "type": "VARCHAR",
-            "message": "VARCHAR",
-            "error": {"type": "VARCHAR", "message": "VARCHAR"},
-        },
-    },
-}
-_LINE_LEAN = {
-    **_LINE,
-    **_COMPLETION_LEAN,
-    "response": {"status_code": "JSON", "request_id": "VARCHAR", "body": _COMPLETION_LEAN},
-    "result": {
-        **_LINE["result"],  # type: ignore[dict-item]
-        "message": {"id": "VARCHAR", "model": "VARCHAR", "usage": "JSON", "stop_reason": "VARCHAR"},
-    },
-}
-_ERROR = {"code": "JSON", "type": "VARCHAR", "message": "VARCHAR"}
+# --- the staging statement, assembled from the formats --------------------------------------------
 
-_BATCH_FORMATS = "('openai_batch', 'vllm_batch', 'anthropic_batch')"
-_TOKEN_FIELDS = (
-    ("usage.prompt_tokens", "u.prompt_tokens"),
-    ("usage.completion_tokens", "u.completion_tokens"),
-    ("usage.total_tokens", "u.total_tokens"),
-    ("usage.prompt_tokens_details.cached_tokens", "u.prompt_tokens_details.cached_tokens"),
-    ("usage.completion_tokens_details.reasoning_tokens", "u.completion_tokens_details.reasoning_tokens"),
-    ("usage.input_tokens", "u.input_tokens"),
-    ("usage.output_tokens", "u.output_tokens"),
-    ("usage.cache_creation_input_tokens", "u.cache_creation_input_tokens"),
-    ("usage.cache_read_input_tokens", "u.cache_read_input_tokens"),
-    ("usage.cache_creation.ephemeral_5m_input_tokens", "u.cache_creation.ephemeral_5m_input_tokens"),
-    ("usage.cache_creation.ephemeral_1h_input_tokens", "u.cache_creation.ephemeral_1h_input_tokens"),
-)
-_TOKEN_ERRORS = ",\n".join(f"cl_count_error('{name}', {expr})" for name, expr in _TOKEN_FIELDS)
 
-# Stage one chunk: parse, detect the format, pull out the fields, normalise usage,
-# and give every line either clean values or a reason.
-_STAGE = f"""
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _case(by_key: Mapping[str, str | None], sql_type: str, *, on: str = "fmt", cast: bool = False) -> str:
+    """``CASE`` over ``on`` (the format, or the usage dialect) of each one's SQL for a column.
+
+    Keys sharing the same SQL share a branch; NULL (of ``sql_type``) where a key has none. The
+    CASE is cast to ``sql_type`` only when asked (sums of counts): every cast costs planning, and
+    tests/test_formats_family.py holds the staged columns to their types.
+    """
+    groups: dict[str, list[str]] = {}
+    for key, expr in by_key.items():
+        if expr is not None:
+            groups.setdefault(expr, []).append(key)
+    if not groups:
+        return f"CAST(NULL AS {sql_type})"
+    whens = "\n".join(
+        f"            WHEN {on} IN ({', '.join(map(_sql_text, keys))}) THEN {expr}"
+        for expr, keys in groups.items()
+    )
+    case = f"CASE\n{whens}\n        END"
+    return f"CAST({case} AS {sql_type})" if cast else case
+
+
+def _by_format(pick: str, formats: Sequence[ResultFormat]) -> dict[str, str | None]:
+    return {f.name: getattr(f, pick) for f in formats}
+
+
+def _unrecognised(formats: Sequence[ResultFormat]) -> str:
+    said = [f.expected for f in formats if f.expected]
+    listed = ", ".join(said[:-1]) + " or " + said[-1] if len(said) > 1 else said[0]
+    return f"unrecognised line: expected {listed}"
+
+
+def _count_reasons() -> str:
+    """Per dialect, its token counts that are negative or not integers.
+
+    One lambda over the dialect's list of (name, value): the macro written out once per count
+    made planning the statement cost more than running it.
+    """
+    counts = {
+        d.name: "[" + ", ".join(f"{{'n': {_sql_text(name)}, 'v': {expr}}}" for name, expr in d.counts) + "]"
+        for d in DIALECTS
+    }
+    listed = _case(counts, "STRUCT(n VARCHAR, v JSON)[]", on="usage_format", cast=True)
+    return (
+        f"CASE WHEN u IS NOT NULL THEN nullif(array_to_string(list_filter(list_transform({listed}, "
+        "lambda c: cl_count_error(c.n, c.v)), lambda r: r IS NOT NULL), '; '), '') END"
+    )
+
+
+def _usage_reasons() -> str:
+    """Per dialect: the counts it lacks, and its consistency checks."""
+    reasons = {
+        d.name: "nullif(concat_ws('; ', "
+        + ", ".join([f"CASE WHEN {d.lacks} THEN {_sql_text(d.lacks_reason)} END", *d.checks])
+        + "), '')"
+        for d in DIALECTS
+    }
+    return f"CASE WHEN u IS NOT NULL THEN {_case(reasons, 'VARCHAR', on='usage_format')} END"
+
+
+def _format_checks(formats: Sequence[ResultFormat]) -> str:
+    checks = {
+        f.name: f"nullif(concat_ws('; ', {', '.join(f.checks)}), '')" if f.checks else None for f in formats
+    }
+    return _case(checks, "VARCHAR")
+
+
+def stage_sql(*, store_content: bool, formats: Sequence[ResultFormat] = FORMATS) -> str:
+    """The full staging statement over ``cl_chunk(line_no, line)``; takes ``$tier``.
+
+    Each line gets either clean values or a reason, in the columns of ``STAGED_COLUMNS``. Without
+    --store-content the completion text is not even parsed out: it is the largest part of a line,
+    and the source file keeps it anyway.
+    """
+    shapes = [f.shape for f in formats]
+    if store_content:
+        shapes += [f.content_shape for f in formats]
+    line_shape = json.dumps(merge_shapes(*shapes))
+    error_shape = json.dumps(merge_shapes(*(f.error_shape for f in formats)))
+    detect = "\n".join(f"            WHEN {f.detect} THEN {_sql_text(f.name)}" for f in formats)
+    columns = []
+    for name, sql_type in FIELDS.items():
+        if name == "completion" and not store_content:
+            columns.append(f"CAST(NULL AS {sql_type}) AS completion")
+            continue
+        columns.append(f"{_case({f.name: f.fields.get(name) for f in formats}, sql_type)} AS {name}")
+    columns.append(f"{_case({f.name: _sql_text(f.id_name) for f in formats}, 'VARCHAR')} AS id_name")
+    columns.append(f"{_case({f.name: _sql_text(f.usage_label) for f in formats}, 'VARCHAR')} AS usage_label")
+    fields = ",\n        ".join(columns)
+    dialect = _case(_by_format("usage_dialect", formats), "VARCHAR")
+    buckets = ",\n        ".join(
+        f"{_case({d.name: d.buckets.get(b) for d in DIALECTS}, 'BIGINT', on='usage_format', cast=True)} AS {b}"
+        for b in BUCKETS
+    )
+    total = _case({d.name: d.total for d in DIALECTS}, "BIGINT", on="usage_format", cast=True)
+    outcome = ",\n        ".join(
+        f"{_case(_by_format(col, formats), sql_type)} AS {col}"
+        for col, sql_type in (("ok", "BOOLEAN"), ("error_type", "VARCHAR"), ("error_message", "VARCHAR"))
+    )
+    batch = ", ".join(_sql_text(f.name) for f in formats if f.batch) or "NULL"
+    return f"""
 WITH parsed AS (
-    SELECT line_no, line, try(from_json(line, '__LINE_SHAPE__')) AS j
+    SELECT line_no, line, try(from_json(line, {_sql_text(line_shape)})) AS j
     FROM cl_chunk WHERE NOT cl_blank(line)
 ),
 detected AS (
     SELECT *,
         CASE
             WHEN j IS NULL THEN NULL
-            WHEN j.result.type IS NOT NULL THEN 'anthropic_batch'
-            WHEN j.object = 'chat.completion' THEN 'chat_completion'
-            WHEN j.response IS NOT NULL OR (j.error IS NOT NULL AND j.custom_id IS NOT NULL)
-                THEN CASE WHEN starts_with(coalesce(j.id, ''), 'vllm-') THEN 'vllm_batch' ELSE 'openai_batch' END
-            WHEN j.choices IS NOT NULL AND j.model IS NOT NULL THEN 'chat_completion'
+{detect}
         END AS fmt
     FROM parsed
 ),
 fields AS (
-    SELECT line_no, j, fmt,
-        CASE WHEN fmt = 'chat_completion' THEN coalesce(cl_str(j.custom_id), CAST(line_no AS VARCHAR))
-             ELSE cl_str(j.custom_id) END AS custom_id,
-        CASE fmt WHEN 'chat_completion' THEN j.id WHEN 'anthropic_batch' THEN j.result.message.id
-                 ELSE j.response.body.id END AS response_id,
-        CASE fmt WHEN 'chat_completion' THEN j.model WHEN 'anthropic_batch' THEN j.result.message.model
-                 ELSE j.response.body.model END AS response_model,
-        CASE fmt WHEN 'chat_completion' THEN j.created WHEN 'anthropic_batch' THEN NULL
-                 ELSE j.response.body.created END AS created_json,
-        CASE fmt WHEN 'chat_completion' THEN j.service_tier ELSE j.response.body.service_tier END AS body_tier,
-        CASE fmt WHEN 'chat_completion' THEN j.usage WHEN 'anthropic_batch' THEN j.result.message.usage
-                 ELSE j.response.body.usage END AS usage_json,
-        CASE fmt WHEN 'anthropic_batch' THEN CASE WHEN j.result.message.stop_reason IS NOT NULL
-                                                  THEN [j.result.message.stop_reason] END
-                 WHEN 'chat_completion' THEN list_transform(j.choices, lambda c: c.finish_reason)
-                 ELSE list_transform(j.response.body.choices, lambda c: c.finish_reason) END AS finish_reasons,
-        __COMPLETION__ AS completion,
-        CASE WHEN fmt IN ('openai_batch', 'vllm_batch') THEN j.response.request_id END AS provider_request_id,
-        CASE WHEN fmt IN ('openai_batch', 'vllm_batch') THEN cl_int(j.response.status_code) END AS http_status,
-        CASE fmt WHEN 'chat_completion' THEN j.error WHEN 'anthropic_batch' THEN NULL
-                 ELSE coalesce(j.response.body.error, j.error) END AS error_json
+    SELECT *,
+        {fields}
     FROM detected
 ),
-usage AS (
+parsed_usage AS (
     SELECT *,
-        usage_json IS NOT NULL AS has_usage,
-        CASE WHEN json_type(usage_json) = 'OBJECT' THEN from_json(usage_json, '{json.dumps(_USAGE)}') END AS u,
-        CASE WHEN json_type(error_json) = 'OBJECT' THEN from_json(error_json, '{json.dumps(_ERROR)}') END AS e
+        coalesce(cl_str(id_json), id_default) AS custom_id,
+        CASE WHEN json_type(usage_json) = 'OBJECT' THEN from_json(usage_json, {_sql_text(json.dumps(USAGE_SHAPE))}) END
+            AS u,
+        CASE WHEN json_type(error_json) = 'OBJECT' THEN from_json(error_json, {_sql_text(error_shape)}) END AS e
     FROM fields
 ),
-buckets AS (
-    SELECT *,
-        (u.prompt_tokens IS NULL AND u.completion_tokens IS NULL
-         AND (u.input_tokens IS NOT NULL OR u.output_tokens IS NOT NULL)) AS anthropic_usage
-    FROM usage
+dialected AS (
+    SELECT *, CASE WHEN usage_json IS NOT NULL THEN {dialect} END AS usage_format
+    FROM parsed_usage
 ),
 normalised AS (
     SELECT *,
-        CASE WHEN anthropic_usage
-             THEN cl_int(u.input_tokens) + coalesce(cl_int(u.cache_creation_input_tokens), 0)
-                  + coalesce(cl_int(u.cache_read_input_tokens), 0)
-             ELSE cl_int(u.prompt_tokens) END AS prompt_tokens,
-        CASE WHEN anthropic_usage THEN cl_int(u.output_tokens) ELSE cl_int(u.completion_tokens) END
-            AS completion_tokens,
-        CASE WHEN anthropic_usage THEN cl_int(u.cache_read_input_tokens)
-             ELSE cl_int(u.prompt_tokens_details.cached_tokens) END AS cached_tokens,
-        CASE WHEN anthropic_usage THEN coalesce(cl_int(u.cache_creation_input_tokens),
-             cl_int(u.cache_creation.ephemeral_5m_input_tokens) + cl_int(u.cache_creation.ephemeral_1h_input_tokens))
-             END AS cache_write_tokens,
-        -- FORMATS.md §8: the 1-hour part of the cache writes (the 5-minute part is the rest).
-        CASE WHEN anthropic_usage THEN cl_int(u.cache_creation.ephemeral_1h_input_tokens) END
-            AS cache_write_1h_tokens,
-        CASE WHEN anthropic_usage THEN cl_int(u.cache_creation.ephemeral_5m_input_tokens) END
-            AS cache_write_5m_tokens,
-        CASE WHEN anthropic_usage THEN NULL
-             ELSE cl_int(u.completion_tokens_details.reasoning_tokens) END AS reasoning_tokens,
-        cl_unix_time(created_json) AS created_at
-    FROM buckets
+        {buckets}
+    FROM dialected
+),
+costed AS (
+    SELECT *,{REPORTED_COST_COLUMNS}
+    FROM normalised
+),
+totalled AS (
+    SELECT *,
+        {total} AS total_tokens
+    FROM costed
+),
+outcome AS (
+    SELECT *,
+        {outcome}
+    FROM totalled
+),
+-- Each kind of reason in a projection of its own: DuckDB plans several small projections far
+-- faster than one holding every reason.
+counted AS (
+    SELECT *, {_count_reasons()} AS count_reason
+    FROM outcome
+),
+usage_judged AS (
+    SELECT *, {_usage_reasons()} AS usage_reason
+    FROM counted
+),
+cost_judged AS (
+    SELECT *, {REPORTED_COST_REASON} AS cost_reason
+    FROM usage_judged
+),
+format_judged AS (
+    SELECT *, {_format_checks(formats)} AS format_reason
+    FROM cost_judged
 ),
 judged AS (
     SELECT *,
-        CASE fmt
-            WHEN 'anthropic_batch' THEN CASE WHEN j.result.type = 'succeeded' THEN 'ok' ELSE 'error' END
-            WHEN 'chat_completion' THEN CASE WHEN error_json IS NULL THEN 'ok' ELSE 'error' END
-            ELSE CASE WHEN http_status BETWEEN 200 AND 299 AND j.response.body IS NOT NULL AND error_json IS NULL
-                      THEN 'ok' ELSE 'error' END
-        END AS status,
         CASE
             WHEN j IS NULL THEN 'invalid JSON'
-            WHEN fmt IS NULL THEN 'unrecognised line: expected an OpenAI/vLLM batch output line, '
-                                  || 'an Anthropic batch result or a chat.completion object'
+            WHEN fmt IS NULL THEN {_sql_text(_unrecognised(formats))}
             ELSE nullif(concat_ws('; ',
-                CASE WHEN j.custom_id IS NOT NULL AND cl_str(j.custom_id) IS NULL THEN 'custom_id must be a string'
-                     WHEN custom_id IS NULL THEN 'missing custom_id' END,
+                CASE WHEN id_json IS NOT NULL AND cl_str(id_json) IS NULL THEN id_name || ' must be a string'
+                     WHEN custom_id IS NULL THEN 'missing ' || id_name END,
                 CASE WHEN usage_json IS NOT NULL AND json_type(usage_json) <> 'OBJECT'
-                     THEN 'usage is not an object' END,
-                {_TOKEN_ERRORS},
-                CASE WHEN u IS NOT NULL AND anthropic_usage AND (u.input_tokens IS NULL OR u.output_tokens IS NULL)
-                     THEN 'usage lacks input_tokens or output_tokens'
-                     WHEN u IS NOT NULL AND NOT anthropic_usage
-                          AND (u.prompt_tokens IS NULL OR u.completion_tokens IS NULL)
-                     THEN 'usage lacks prompt_tokens or completion_tokens' END,
-                CASE WHEN cached_tokens > prompt_tokens AND NOT anthropic_usage
-                     THEN 'usage: cached_tokens (' || cached_tokens || ') > prompt_tokens (' || prompt_tokens || ')' END,
-                CASE WHEN cache_write_1h_tokens > cache_write_tokens
-                     THEN 'usage: cache_creation.ephemeral_1h_input_tokens (' || cache_write_1h_tokens
-                          || ') > cache_creation_input_tokens (' || cache_write_tokens || ')'
-                     WHEN cache_write_5m_tokens + cache_write_1h_tokens <> cache_write_tokens
-                     THEN 'usage: cache_creation (5m ' || cache_write_5m_tokens || ' + 1h ' || cache_write_1h_tokens
-                          || ') does not add up to cache_creation_input_tokens (' || cache_write_tokens || ')' END,
-                CASE WHEN reasoning_tokens > completion_tokens
-                     THEN 'usage: reasoning_tokens (' || reasoning_tokens || ') > completion_tokens ('
-                          || completion_tokens || ')' END,
-                CASE WHEN created_json IS NOT NULL AND created_at IS NULL
-                     THEN 'created is not a Unix timestamp (' || left(CAST(created_json AS VARCHAR), 40) || ')' END,
-                CASE WHEN fmt IN ('openai_batch', 'vllm_batch') AND j.response IS NOT NULL AND http_status IS NULL
-                     THEN 'response.status_code is not an HTTP status' END
+                     THEN usage_label || ' is not an object' END,
+                count_reason, usage_reason, cost_reason, format_reason
             ), '')
         END AS reason
-    FROM normalised
+    FROM format_judged
 )
 SELECT
     line_no, reason, fmt, custom_id, response_id, provider_request_id, response_model,
-    status, http_status,
-    CASE
-        WHEN status = 'ok' THEN NULL
-        WHEN fmt = 'anthropic_batch' THEN
-            CASE WHEN j.result.type = 'errored'
-                 THEN coalesce(j.result.error.error.type, j.result.error.type, 'errored')
-                 ELSE j.result.type END
-        ELSE coalesce(e.type, cl_str(e.code), CASE WHEN http_status IS NOT NULL THEN 'http_' || http_status END,
-                      'error')
-    END AS error_type,
-    CASE
-        WHEN status = 'ok' THEN NULL
-        WHEN fmt = 'anthropic_batch' THEN coalesce(j.result.error.error.message, j.result.error.message)
-        ELSE coalesce(e.message, CASE WHEN json_type(error_json) = 'VARCHAR' THEN error_json->>'$' END)
-    END AS error_message,
+    CASE WHEN ok THEN 'ok' ELSE 'error' END AS status,
+    http_status,
+    CASE WHEN ok THEN NULL ELSE error_type END AS error_type,
+    CASE WHEN ok THEN NULL ELSE error_message END AS error_message,
     finish_reasons,
-    CASE WHEN has_usage THEN 'reported' ELSE 'none' END AS usage_source,
-    CASE WHEN has_usage THEN CASE WHEN anthropic_usage THEN 'anthropic' ELSE 'openai' END END AS usage_format,
-    prompt_tokens, completion_tokens,
-    CASE WHEN anthropic_usage THEN prompt_tokens + completion_tokens
-         ELSE coalesce(cl_int(u.total_tokens), prompt_tokens + completion_tokens) END AS total_tokens,
+    CASE WHEN usage_json IS NOT NULL THEN 'reported' ELSE 'none' END AS usage_source,
+    usage_format,
+    prompt_tokens, completion_tokens, total_tokens,
     cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens,
     usage_json AS raw_usage,
     created_at,
     CASE
         WHEN $tier <> 'auto' THEN $tier
-        WHEN fmt IN {_BATCH_FORMATS} THEN 'batch'
+        WHEN fmt IN ({batch}) THEN 'batch'
         WHEN body_tier IN ('flex', 'priority') THEN body_tier
         ELSE 'standard'
     END AS service_tier,
+    CASE WHEN u.cost IS NOT NULL THEN cost_value END AS reported_cost_usd,
+    CASE WHEN u.cost IS NOT NULL THEN usage_label || '.cost' END AS reported_cost_source,
     completion
 FROM judged
 """
 
-_COMPLETION_TEXT = """CASE
-            WHEN fmt = 'anthropic_batch'
-                THEN to_json(list_transform(list_filter(j.result.message.content, lambda c: c.type = 'text'),
-                                            lambda c: c.text))
-            WHEN fmt = 'chat_completion' THEN to_json(list_transform(j.choices, lambda c: c.message.content))
-            ELSE to_json(list_transform(j.response.body.choices, lambda c: c.message.content)) END"""
 
-
-def _stage_sql(*, store_content: bool) -> str:
-    """The staging query, parsing the completion text only when it is to be stored."""
-    shape = json.dumps(_LINE if store_content else _LINE_LEAN)
-    completion = _COMPLETION_TEXT if store_content else "CAST(NULL AS VARCHAR)"
-    return _STAGE.replace("__LINE_SHAPE__", shape).replace("__COMPLETION__", completion)
-
-
-# The fast path. Nearly every line of a real batch output file is the same
-# thing: an OpenAI/vLLM success line with status 200, a string custom_id, an
-# OpenAI-style usage object of non-negative integers and no error. For those,
-# one narrower parse and a handful of checks give exactly the row the full
-# staging query above would give (its constant columns filled in at insert
-# time, ``fast_filled_sql``); any line that is not plainly of that shape
-# (or that the checks cannot vouch for) is left to the full query, which
-# remains the single statement of the rules. tests/test_replay_fastpath.py holds the
-# two equal on hand-made edge cases and on generated lines.
-_FAST_BODY = {
-    "id": "VARCHAR",
-    "model": "VARCHAR",
-    "created": "JSON",
-    "error": "JSON",
-    "usage": "JSON",
-    "choices": [{"finish_reason": "VARCHAR"}],
-}
-_FAST_LINE = {
-    "id": "VARCHAR",
-    "custom_id": "JSON",
-    "object": "JSON",
-    "result": "JSON",
-    "error": "JSON",
-    "response": {"status_code": "JSON", "request_id": "VARCHAR", "body": _FAST_BODY},
-}
-_FAST_LINE_CONTENT = {
-    **_FAST_LINE,
-    "response": {
-        "status_code": "JSON",
-        "request_id": "VARCHAR",
-        "body": {**_FAST_BODY, "choices": [{"finish_reason": "VARCHAR", "message": {"content": "JSON"}}]},
-    },
-}
-_FAST = f"""
-WITH parsed AS (
-    -- A blank line parses to NULL here, is not plain, and the full query skips it.
-    SELECT line_no, try(from_json(line, '__LINE_SHAPE__')) AS j
-    FROM cl_chunk
-),
-usage AS (
-    SELECT line_no, j, j.response.body AS b, CAST(j.response.body.usage AS VARCHAR) AS usage_text
-    FROM parsed
-),
-typed AS (
-    SELECT line_no, j, b, usage_text,
-        CASE WHEN starts_with(usage_text, '{{') THEN from_json(usage_text, '{json.dumps(_USAGE)}') END AS u
-    FROM usage
-),
-counts AS (
-    SELECT line_no, j, b, usage_text, u,
-        CAST(u.prompt_tokens AS VARCHAR) AS pt,
-        CAST(u.completion_tokens AS VARCHAR) AS ct,
-        CAST(u.total_tokens AS VARCHAR) AS tt,
-        CAST(u.prompt_tokens_details.cached_tokens AS VARCHAR) AS kt,
-        CAST(u.completion_tokens_details.reasoning_tokens AS VARCHAR) AS rt,
-        cl_unix_time(b.created) AS created_at
-    FROM typed
-),
-plain AS (
-    SELECT *,
-        coalesce(j IS NOT NULL AND b IS NOT NULL
-            AND j.object IS NULL AND j.result IS NULL AND j.error IS NULL AND b.error IS NULL
-            AND CAST(j.response.status_code AS VARCHAR) = '200'
-            AND starts_with(CAST(j.custom_id AS VARCHAR), '"')
-            AND u IS NOT NULL
-            AND u.input_tokens IS NULL AND u.output_tokens IS NULL
-            AND u.cache_creation_input_tokens IS NULL AND u.cache_read_input_tokens IS NULL
-            AND cl_is_count(pt) AND cl_is_count(ct)
-            AND (tt IS NULL OR cl_is_count(tt))
-            AND (kt IS NULL OR cl_is_count(kt))
-            AND (rt IS NULL OR cl_is_count(rt))
-            AND (b.created IS NULL OR created_at IS NOT NULL), false) AS plain
-    FROM counts
-),
-valued AS (
-    SELECT *,
-        CASE WHEN plain THEN CAST(pt AS BIGINT) END AS prompt_tokens,
-        CASE WHEN plain THEN CAST(ct AS BIGINT) END AS completion_tokens,
-        CASE WHEN plain THEN CAST(kt AS BIGINT) END AS cached_tokens,
-        CASE WHEN plain THEN CAST(rt AS BIGINT) END AS reasoning_tokens
-    FROM plain
-)
-SELECT
-    line_no,
-    plain AND coalesce(cached_tokens <= prompt_tokens, true)
-          AND coalesce(reasoning_tokens <= completion_tokens, true) AS fast,
-    CASE WHEN NOT fast THEN '(left to the full query)' END AS reason,
-    CASE WHEN starts_with(coalesce(j.id, ''), 'vllm-') THEN 'vllm_batch' ELSE 'openai_batch' END AS fmt,
-    j.custom_id->>'$' AS custom_id,
-    b.id AS response_id,
-    j.response.request_id AS provider_request_id,
-    b.model AS response_model,
-    list_transform(b.choices, lambda c: c.finish_reason) AS finish_reasons,
-    prompt_tokens,
-    completion_tokens,
-    coalesce(CASE WHEN plain THEN CAST(tt AS BIGINT) END, prompt_tokens + completion_tokens) AS total_tokens,
-    cached_tokens,
-    reasoning_tokens,
-    b.usage AS raw_usage,
-    CASE WHEN plain THEN created_at END AS created_at__COMPLETION__
-FROM valued
+# Detection alone, for a sample of a chunk's lines: which format's fast path to try.
+def _detect_sql(formats: Sequence[ResultFormat] = FORMATS) -> str:
+    line_shape = json.dumps(merge_shapes(*(f.shape for f in formats)))
+    detect = "\n".join(f"        WHEN {f.detect} THEN {_sql_text(f.name)}" for f in formats)
+    return f"""
+SELECT fmt, count(*) AS n FROM (
+    SELECT CASE WHEN j IS NULL THEN NULL
+{detect}
+    END AS fmt
+    FROM (SELECT try(from_json(line, {_sql_text(line_shape)})) AS j
+          FROM (SELECT line FROM cl_chunk WHERE NOT cl_blank(line) LIMIT {_SNIFF_LINES}))
+) GROUP BY fmt ORDER BY n DESC, fmt LIMIT 1
 """
-# What every fast-path row has in common is not staged (the staged chunks
-# cross threads as Arrow, and each column costs on both sides): this fills it
-# in, giving the columns of the full query, when the rows are inserted.
-_FAST_FILLED = """
-SELECT
-    line_no, reason, fmt, custom_id, response_id, provider_request_id, response_model,
-    'ok' AS status,
-    CAST(200 AS BIGINT) AS http_status,
-    CAST(NULL AS VARCHAR) AS error_type,
-    CAST(NULL AS VARCHAR) AS error_message,
-    finish_reasons,
-    'reported' AS usage_source,
-    'openai' AS usage_format,
-    prompt_tokens, completion_tokens, total_tokens, cached_tokens,
-    CAST(NULL AS BIGINT) AS cache_write_tokens,
-    CAST(NULL AS BIGINT) AS cache_write_1h_tokens,
-    reasoning_tokens, raw_usage, created_at,
-    CASE WHEN $tier <> 'auto' THEN $tier ELSE 'batch' END AS service_tier,
-    __COMPLETION__ AS completion
-FROM cl_stage
-"""
-# Lines the fast path leaves over are staged by the full query this many at a time.
+
+
+# Lines of a worker's first chunk whose formats choose the fast path it tries.
+_SNIFF_LINES = 256
+
+
+def _fast_sql(fast: FastPath, *, store_content: bool) -> str:
+    shape = merge_shapes(fast.shape, fast.content_shape) if store_content else fast.shape
+    completion = f",\n    {fast.completion} AS completion" if store_content else ""
+    return fast.sql.replace("__LINE_SHAPE__", json.dumps(shape)).replace("__COMPLETION__", completion)
+
+
+def fast_filled_sql(fast: FastPath, *, store_content: bool) -> str:
+    """A fast-path chunk (registered as ``cl_stage``) with the full statement's columns; takes ``$tier``.
+
+    What every fast-path row has in common is not staged (the staged chunks cross threads as
+    Arrow, and each column costs on both sides): this fills it in when the rows are inserted.
+    """
+    columns = []
+    for name in STAGED_COLUMNS:
+        if name == "service_tier":  # a fast path stages batch lines only (ResultFormat)
+            columns.append("CASE WHEN $tier <> 'auto' THEN $tier ELSE 'batch' END AS service_tier")
+        elif name == "completion":
+            columns.append("completion" if store_content else "CAST(NULL AS JSON) AS completion")
+        elif name in fast.constants:
+            columns.append(f"{fast.constants[name]} AS {name}")
+        else:
+            columns.append(name)
+    return "SELECT " + ",\n    ".join(columns) + "\nFROM cl_stage"
+
+
+@dataclass(frozen=True)
+class _Statements:
+    full: str
+    detect: str
+    # Format name -> the fast path that stages its lines, and that path's SQL (plain, and with try()).
+    fast: Mapping[str, FastPath]
+    fast_sql: Mapping[int, tuple[str, str]]
+
+
+@functools.cache
+def _statements(store_content: bool) -> _Statements:
+    fast = {f.name: f.fast for f in FORMATS if f.fast is not None}
+    sql = {}
+    for path in fast.values():
+        tried = _fast_sql(path, store_content=store_content)
+        # Without try() the parse is cheaper; a chunk holding a line that is not JSON at all
+        # makes it fail, and that chunk is parsed again with try().
+        sql[id(path)] = (tried.replace("try(from_json(", "(from_json(", 1), tried)
+    return _Statements(stage_sql(store_content=store_content), _detect_sql(), fast, sql)
+
+
+# Lines the fast path leaves over are staged by the full statement this many at a time.
 _POOL_ROWS = 50_000
-_FAST_COMPLETION_TEXT = "to_json(list_transform(b.choices, lambda c: c.message.content))"
-
-
-def _fast_sql(*, store_content: bool) -> str:
-    shape = json.dumps(_FAST_LINE_CONTENT if store_content else _FAST_LINE)
-    completion = f",\n    {_FAST_COMPLETION_TEXT} AS completion" if store_content else ""
-    return _FAST.replace("__LINE_SHAPE__", shape).replace("__COMPLETION__", completion)
-
-
-def fast_filled_sql(*, store_content: bool) -> str:
-    """A fast-path chunk (registered as ``cl_stage``) with the full query's columns; takes ``$tier``."""
-    return _FAST_FILLED.replace("__COMPLETION__", "completion" if store_content else "CAST(NULL AS VARCHAR)")
 
 
 # After the whole file is in: a custom_id seen on an earlier line makes every
@@ -482,11 +386,13 @@ INSERT INTO results (
     run_id, request_id, source_line_no, source_format, service_tier, status, http_status, error_type,
     error_message, response_id, provider_request_id, response_model, finish_reasons, usage_source,
     usage_format, prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens,
-    cache_write_1h_tokens, reasoning_tokens, raw_usage, created_at, priced_at)
+    cache_write_1h_tokens, reasoning_tokens, raw_usage, created_at, priced_at, reported_cost_usd,
+    reported_cost_source)
 SELECT $run_id, line_no, line_no, fmt, service_tier, status, http_status, error_type, error_message,
        response_id, provider_request_id, response_model, finish_reasons, usage_source, usage_format,
        prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens,
-       reasoning_tokens, raw_usage, created_at, coalesce(created_at, $now)
+       reasoning_tokens, raw_usage, created_at, coalesce(created_at, $now), reported_cost_usd,
+       reported_cost_source
 FROM cl_stage WHERE reason IS NULL
 """
 # With --store-content: the completion text and its sha256.
@@ -519,6 +425,9 @@ class ReplayOptions:
     # The time (naive UTC) of lines that carry none of their own (Anthropic batch results, expired
     # lines); None = the time of the replay.
     at: datetime | None = None
+    # A job's totals file (Bedrock's manifest.json.out) to check every file against; None = look
+    # for one next to each file of a format that has one.
+    manifest: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,15 +456,15 @@ def _insert_rejects(conn: duckdb.DuckDBPyConnection, run_id: int, rejects: Seque
 
 
 class ChunkStager:
-    """Stages chunks of (line_no, line): the fast path first, the full query for the rest.
+    """Stages chunks of (line_no, line): a format's fast path first, the full statement for the rest.
 
-    Lines the fast path does not take are pooled across chunks and staged by
-    the full query a few tens of thousands at a time: planning that query costs
-    more than running it on the ~1% of lines a typical chunk leaves over.
-    ``fast=False`` runs only the full query (the reference the fast path is
-    tested against). After a chunk where fewer than half the lines took the
-    fast path (say, an Anthropic results file) it is not tried again for this
-    file, so other formats pay for it once at most.
+    The formats of the first few hundred lines of the first chunk choose the fast path to try
+    (that of the most common format, if it has one). Lines the fast path does not take are
+    pooled across chunks and staged by the full statement a few tens of thousands at a time:
+    planning that statement costs more than running it on the ~1% of lines a typical chunk
+    leaves over. ``fast=False`` runs only the full statement (the reference the fast paths are
+    tested against). After a chunk where fewer than half the lines took the fast path it is not
+    tried again for this file, so a mixed file pays for it once at most.
     """
 
     def __init__(
@@ -569,13 +478,11 @@ class ChunkStager:
     ) -> None:
         self._cursor = cursor
         self._params = {"tier": tier}
-        self._full_sql = _stage_sql(store_content=store_content)
-        fast_sql = _fast_sql(store_content=store_content)
-        # Without try() the parse is cheaper; a chunk holding a line that is not
-        # JSON at all makes it fail, and that chunk is parsed again with try().
-        self._fast_sql = fast_sql.replace("try(from_json(", "(from_json(", 1)
-        self._fast_sql_try = fast_sql
+        self._statements = _statements(store_content)
         self.fast = fast
+        # Chosen on the first chunk (None: not yet, or none fits).
+        self.fast_path: FastPath | None = None
+        self._sniffed = not fast
         self._pool_rows = pool_rows
         self._pool: list[pa.Table] = []
         self._pooled = 0
@@ -584,10 +491,14 @@ class ChunkStager:
         """Staged rows, with rejected lines as (line_no, reason, line), of this and pooled chunks."""
         out: list[Staged] = []
         rest = chunk
-        if self.fast:
-            done, rest = self._try_fast(chunk)
+        if not self._sniffed:
+            self._sniffed = True
+            self.fast_path = self._sniff(chunk)
+            self.fast = self.fast_path is not None
+        if self.fast and self.fast_path is not None:
+            done, rest = self._try_fast(self.fast_path, chunk)
             if done.num_rows:
-                out.append(Staged(done, [], fast=True))
+                out.append(Staged(done, [], fast=self.fast_path))
         if rest.num_rows:
             self._pool.append(rest)
             self._pooled += rest.num_rows
@@ -595,22 +506,39 @@ class ChunkStager:
             out.append(self._full())
         return out
 
-    def finish(self) -> list[Staged]:
-        """Stage whatever is still pooled; call once after the last chunk."""
+    def finish(self, *others: ChunkStager) -> list[Staged]:
+        """Stage whatever is still pooled, here and in ``others``; call once after the last chunk.
+
+        One statement for the left-overs of every worker: each statement costs its planning.
+        """
+        for other in others:
+            self._pool += other._pool
+            self._pooled += other._pooled
+            other._pool, other._pooled = [], 0
         return [self._full()] if self._pooled else []
 
-    def _try_fast(self, chunk: pa.Table) -> tuple[pa.Table, pa.Table]:
+    def _sniff(self, chunk: pa.Table) -> FastPath | None:
         cursor = self._cursor
         cursor.register("cl_chunk", chunk)
         try:
+            rows = cursor.execute(self._statements.detect).fetchall()
+        finally:
+            cursor.unregister("cl_chunk")
+        return self._statements.fast.get(rows[0][0]) if rows and rows[0][0] else None
+
+    def _try_fast(self, path: FastPath, chunk: pa.Table) -> tuple[pa.Table, pa.Table]:
+        cursor = self._cursor
+        plain_sql, try_sql = self._statements.fast_sql[id(path)]
+        cursor.register("cl_chunk", chunk)
+        try:
             try:
-                tried = cursor.sql(self._fast_sql).to_arrow_table()
+                tried = cursor.sql(plain_sql).to_arrow_table()
             except duckdb.InvalidInputException:
-                tried = cursor.sql(self._fast_sql_try).to_arrow_table()
+                tried = cursor.sql(try_sql).to_arrow_table()
         finally:
             cursor.unregister("cl_chunk")
         # Rows not taken keep a reason, so the loaders skip them (they are
-        # staged again by the full query): no copy of the staged chunk.
+        # staged again by the full statement): no copy of the staged chunk.
         import pyarrow.compute as pc  # on first use, in a worker: ~80 ms off the command's start-up
 
         took = pc.cast(tried.column("fast"), pa.bool_())  # arrow.bool8 under lossless conversion
@@ -631,7 +559,7 @@ class ChunkStager:
         self._pool, self._pooled = [], 0
         cursor.register("cl_chunk", pooled)
         try:
-            table = cursor.sql(self._full_sql, params=self._params).to_arrow_table()
+            table = cursor.sql(self._statements.full, params=self._params).to_arrow_table()
             cursor.register("cl_staged", table)
             try:
                 bad = cursor.execute(
@@ -642,26 +570,26 @@ class ChunkStager:
                 cursor.unregister("cl_staged")
         finally:
             cursor.unregister("cl_chunk")
-        return Staged(table, bad, fast=False)
+        return Staged(table, bad, fast=None)
 
 
 class Staged(NamedTuple):
     """Staged rows of some lines, and those rejected as (line_no, reason, line).
 
-    ``fast`` rows hold only the columns the fast path varies; ``fast_filled_sql``
-    adds the rest.
+    Rows of a fast path (``fast``) hold only the columns it varies; ``fast_filled_sql`` adds the
+    rest.
     """
 
     table: pa.Table
     rejected: list[tuple[int, str, str]]
-    fast: bool
+    fast: FastPath | None
 
 
 @dataclass(slots=True)
 class _StagedChunk:
     table: pa.Table | None
     rejects: list[Reject]
-    fast: bool = False
+    fast: FastPath | None = None
 
 
 # Parsing threads, and chunks read ahead of the one being inserted.
@@ -701,8 +629,8 @@ def _staged_chunks(
         finally:
             free.put(stager)
 
-    def finish(stager: ChunkStager) -> list[_StagedChunk]:
-        return staged_chunks(stager.finish(), [])
+    def finish(stager: ChunkStager, *others: ChunkStager) -> list[_StagedChunk]:
+        return staged_chunks(stager.finish(*others), [])
 
     def staged_chunks(staged: list[Staged], bad_utf8: list[tuple[int, str]]) -> list[_StagedChunk]:
         rejects = [Reject(str(path), n, reason, None) for n, reason in bad_utf8]
@@ -747,9 +675,8 @@ def _staged_chunks(
             yield from staged
         while pending:  # past the end: these find no chunk
             pending.popleft().result()
-        # Each stager's pooled left-overs, once no chunk is being staged.
-        for done in [worker.submit(finish, stager) for stager in stagers]:
-            yield from done.result()
+        # The stagers' pooled left-overs, together, once no chunk is being staged.
+        yield from worker.submit(finish, stagers[0], *stagers[1:]).result()
     finally:
         for future in pending:
             future.cancel()
@@ -829,9 +756,13 @@ def _replay_one(
     # Lines without a time of their own are dated (and priced) at --at, else at the replay.
     params = {"run_id": run_id, "now": options.at or now}
     fast_params = {**params, "tier": options.tier}
-    insert_fast = _INSERT_RESULTS.replace(
-        "FROM cl_stage", f"FROM ({fast_filled_sql(store_content=options.store_content)}) AS cl_stage"
-    )
+    insert_fast = {
+        id(fast): _INSERT_RESULTS.replace(
+            "FROM cl_stage",
+            f"FROM ({fast_filled_sql(fast, store_content=options.store_content)}) AS cl_stage",
+        )
+        for fast in _statements(options.store_content).fast.values()
+    }
     joined = options.requests_file is not None
     for staged in _staged_chunks(conn, path, digest, options):
         rejects.extend(staged.rejects)
@@ -846,8 +777,8 @@ def _replay_one(
                 conn.execute(_INSERT_PARAMS, {"run_id": run_id})
             else:
                 conn.execute(_INSERT_REQUESTS, {"run_id": run_id, "model": options.model})
-            if staged.fast:
-                conn.execute(insert_fast, fast_params)
+            if staged.fast is not None:
+                conn.execute(insert_fast[id(staged.fast)], fast_params)
             else:
                 conn.execute(_INSERT_RESULTS, params)
             if options.store_content:
@@ -902,6 +833,11 @@ def _replay_one(
 class ReplayOutcome:
     results: tuple[ReplayResult, ...]
     requests: RequestFile | None
+    # Job totals files checked against the replay (formats.totals); silent when they agree.
+    totals: tuple[TotalsCheck, ...] = ()
+
+
+_TOTALS: tuple[tuple[ResultFormat, JobTotals], ...] = tuple((f, f.totals) for f in FORMATS if f.totals)
 
 
 def replay_files(conn: duckdb.DuckDBPyConnection, options: ReplayOptions) -> ReplayOutcome:
@@ -910,11 +846,18 @@ def replay_files(conn: duckdb.DuckDBPyConnection, options: ReplayOptions) -> Rep
     A failure, Ctrl-C or kill leaves nothing of that file behind (the
     transaction is rolled back, or never committed). The ``--requests`` file is
     read once; its rejects are stored under the first file's run and reported
-    in ``ReplayOutcome.requests``.
+    in ``ReplayOutcome.requests``. A ``--manifest`` is read before anything is
+    stored (an unusable one is an InputError); the job totals files are checked
+    once every file is in (``_check_totals``).
     """
     for path in options.files:
         if not path.is_file():
             raise InputError("no such file", file=str(path))
+    manifest: tuple[JobTotals, dict[str, int]] | None = None
+    if options.manifest is not None and _TOTALS:
+        # One format has a totals file today (Bedrock); a --manifest is its.
+        spec = _TOTALS[0][1]
+        manifest = (spec, read_totals(options.manifest, spec))
     install_macros(conn)
     request_file: RequestFile | None = None
     if options.requests_file is not None:
@@ -935,4 +878,39 @@ def replay_files(conn: duckdb.DuckDBPyConnection, options: ReplayOptions) -> Rep
                 raise StoreError(f"replay of {path} failed in the database: {e}") from e
             raise
         results.append(result)
-    return ReplayOutcome(tuple(results), request_file)
+    return ReplayOutcome(tuple(results), request_file, _check_totals(conn, options, manifest, results))
+
+
+def _check_totals(
+    conn: duckdb.DuckDBPyConnection,
+    options: ReplayOptions,
+    manifest: tuple[JobTotals, dict[str, int]] | None,
+    results: Sequence[ReplayResult],
+) -> tuple[TotalsCheck, ...]:
+    """The given manifest against every run; else each totals file found next to a replayed file.
+
+    A file is covered by the totals file of its directory when it held lines of a format that
+    has one (or is named like that format's files, e.g. ``*.jsonl.out``): all such files of one
+    directory together, as the provider's job wrote them.
+    """
+    if manifest is not None and options.manifest is not None:
+        spec, expected = manifest
+        return (check_totals(conn, options.manifest, spec, [r.run_id for r in results], expected),)
+    covered: dict[tuple[Path, int], list[int]] = {}
+    specs: dict[int, JobTotals] = {}
+    for r in results:
+        for fmt, spec in _TOTALS:
+            if fmt.name in r.formats or r.file.endswith(spec.result_suffix):
+                found = Path(r.file).parent / spec.file_name
+                if found.is_file():
+                    covered.setdefault((found, id(spec)), []).append(r.run_id)
+                    specs[id(spec)] = spec
+    checks = []
+    for (found, key), run_ids in covered.items():
+        try:
+            expected = read_totals(found, specs[key])
+        except InputError as e:
+            checks.append(TotalsCheck(str(found), tuple(run_ids), error=e.reason))
+            continue
+        checks.append(check_totals(conn, found, specs[key], run_ids, expected))
+    return tuple(checks)

@@ -525,7 +525,9 @@ def _mark_simulated(conn: duckdb.DuckDBPyConnection, run_ids: set[int]) -> None:
         raise StoreError(f"cannot mark the run simulated: {e}") from e
 
 
-def _batch_spend(conn: duckdb.DuckDBPyConnection, run_id: int, records: Sequence[Mapping[str, Any]]) -> Decimal:
+def _batch_spend(
+    conn: duckdb.DuckDBPyConnection, run_id: int, records: Sequence[Mapping[str, Any]]
+) -> Decimal:
     """What a batch of new results costs (priced ones), by the cost view's own rules over those rows
     alone: the time it takes grows with the batch, not with the run or the database, so a budgeted run
     stays linear however long it gets (issue: it used to re-read the whole run after every batch)."""
