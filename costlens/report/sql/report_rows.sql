@@ -9,9 +9,10 @@
 -- errors query instead). `{where}` is Filters.where('c'), the same condition
 -- `summary` uses, so the report and `summary --json` select the same requests.
 --
--- comparable: a chat.completion line without its own custom_id gets its line
--- number as custom_id (replay.py); such ids name a position in a file, not a
--- request, so they never join across runs in the model comparison.
+-- comparable: a chat.completion line without its own custom_id, and every Vertex
+-- AI batch row (they carry no id), gets its line number as custom_id (ingest/
+-- formats); such ids name a position in a file, not a request, so they never join
+-- across runs in the model comparison.
 CREATE OR REPLACE TEMP TABLE report_rows AS
 SELECT
     c.run_id, c.request_id, c.custom_id, c.messages_sha256, c.model, c.status, c.error_type,
@@ -22,7 +23,7 @@ SELECT
     c.service_tier, c.price_id, c."user", c.finish_reasons, c.occurred_at, c.latency_ms, c.ttft_ms,
     -- No time of its own: dated at the replay (or replay --at).
     c.created_at IS NULL AND c.started_at IS NULL AS undated,
-    CASE WHEN c.source_format <> 'chat_completion' THEN true
+    CASE WHEN c.source_format NOT IN ('chat_completion', 'vertex_batch') THEN true
          ELSE c.custom_id <> CAST(c.source_line_no AS VARCHAR) END AS comparable
 FROM request_costs c
 WHERE {where}
