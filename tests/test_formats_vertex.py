@@ -110,3 +110,16 @@ def test_the_echoed_request_is_not_stored(jsonl, replay, query):
     replay(jsonl("v.jsonl", [vertex()]), store_content=True)
     (row,) = query("SELECT raw_usage FROM results")
     assert json.loads(row["raw_usage"]) == {"promptTokenCount": 3}
+
+
+def test_vertex_rows_are_not_paired_across_runs_by_their_line_numbers(invoke, tmp_path):
+    """Their custom_id is a position in a file, not a request: line 1 of one model's output and line 1
+    of another's need not be the same request, so the report's model comparison never pairs them."""
+    line = json.loads(VERTEX.read_text(encoding="utf-8").splitlines()[0])
+    for model in ("gemini-2.0-flash-001", "gemini-2.5-flash"):
+        line["response"]["modelVersion"] = model
+        path = tmp_path / f"{model}.jsonl"
+        path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+        assert invoke("--pricing", PRICES, "replay", path).exit_code == 0
+    data = json.loads(invoke("--pricing", PRICES, "report", "--format", "json", "--out", "-").stdout)
+    assert len(data["models"]) == 2 and data["comparison"] is None
