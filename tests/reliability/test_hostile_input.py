@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import examples
@@ -322,3 +323,114 @@ def test_a_malformed_price_database_writes_nothing(invoke, tmp_path, source, cas
             cases=sum(len(c) for c in SOURCE_CASES.values()),
             held="one error line with the file and JSON path, nothing written (or the model skipped and listed)",
         )
+
+
+# --- result files, every format ------------------------------------------------------------------
+
+
+def _gemini(key: str, usage: Any) -> dict[str, Any]:
+    return {
+        "key": key,
+        "response": {"modelVersion": "gemini-2.5-flash", "candidates": [], "usageMetadata": usage},
+    }
+
+
+def _bedrock(rid: str, usage: Any) -> dict[str, Any]:
+    return {"recordId": rid, "modelInput": {}, "modelOutput": {"output": {}, "usage": usage}}
+
+
+def _openai(cid: str, usage: Any) -> dict[str, Any]:
+    return {
+        "custom_id": cid,
+        "response": {"status_code": 200, "body": {"model": "gpt-4o", "choices": [], "usage": usage}},
+    }
+
+
+def _anthropic(cid: str, usage: Any) -> dict[str, Any]:
+    return {
+        "custom_id": cid,
+        "result": {"type": "succeeded", "message": {"model": "claude-3-5-haiku", "usage": usage}},
+    }
+
+
+def _vertex(usage: Any, when: Any = "2025-08-14T16:27:27Z") -> dict[str, Any]:
+    return {
+        "status": "",
+        "processed_time": when,
+        "request": {},
+        "response": {"modelVersion": "gemini-2.0-flash-001", "usageMetadata": usage},
+    }
+
+
+BIG = 2**64 + 5
+RESULT_CASES: list[tuple[str, Any, Any]] = [
+    # (format, a good line, bad lines)
+    ("openai", _openai("ok", {"prompt_tokens": 3, "completion_tokens": 1}), [
+        _openai("neg", {"prompt_tokens": -3, "completion_tokens": 1}),
+        _openai("str", {"prompt_tokens": "3", "completion_tokens": 1}),
+        _openai("frac", {"prompt_tokens": 3.5, "completion_tokens": 1}),
+        _openai("big", {"prompt_tokens": BIG, "completion_tokens": 1}),
+        _openai("cached", {"prompt_tokens": 3, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 9}}),
+        _openai("cost", {"prompt_tokens": 3, "completion_tokens": 1, "cost": "free"}),
+        _openai("ok", {"prompt_tokens": 3, "completion_tokens": 1}),  # a duplicate custom_id
+        {"custom_id": "status", "response": {"status_code": "two hundred", "body": {}}},
+        {"custom_id": ["list"], "response": {"status_code": 200, "body": {}}},
+    ]),
+    ("anthropic", _anthropic("ok", {"input_tokens": 3, "output_tokens": 1}), [
+        _anthropic("neg", {"input_tokens": -1, "output_tokens": 1}),
+        _anthropic("split", {"input_tokens": 3, "output_tokens": 1, "cache_creation_input_tokens": 10,
+                             "cache_creation": {"ephemeral_5m_input_tokens": 1, "ephemeral_1h_input_tokens": 2}}),
+        _anthropic("lacks", {"input_tokens": 3}),
+    ]),
+    ("gemini", _gemini("ok", {"promptTokenCount": 3, "candidatesTokenCount": 1}), [
+        _gemini("neg", {"promptTokenCount": -3, "candidatesTokenCount": 1}),
+        _gemini("str", {"promptTokenCount": "3", "candidatesTokenCount": 1}),
+        _gemini("big", {"promptTokenCount": BIG, "candidatesTokenCount": 1}),
+        _gemini("cached", {"promptTokenCount": 3, "candidatesTokenCount": 1, "cachedContentTokenCount": 9}),
+        {"key": 5.5, "response": {"usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1}}},
+    ]),
+    ("vertex", _vertex({"promptTokenCount": 3, "candidatesTokenCount": 1}), [
+        _vertex({"promptTokenCount": 3, "candidatesTokenCount": 1}, when="yesterday"),
+        _vertex({"promptTokenCount": -3, "candidatesTokenCount": 1}),
+    ]),
+    ("bedrock", _bedrock("ok", {"inputTokens": 3, "outputTokens": 1}), [
+        _bedrock("neg", {"inputTokens": -3, "outputTokens": 1}),
+        _bedrock("ttl", {"inputTokens": 3, "outputTokens": 1, "cacheWriteInputTokens": 5,
+                         "cacheDetails": [{"ttl": "1y", "inputTokens": 5}]}),
+        _bedrock("sum", {"inputTokens": 3, "outputTokens": 1, "cacheWriteInputTokens": 5,
+                         "cacheDetails": [{"ttl": "1h", "inputTokens": 9}]}),
+        {"recordId": 12.5, "modelOutput": {"usage": {"inputTokens": 1, "outputTokens": 1}}},
+    ]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fmt", "good_line", "bad_lines"), RESULT_CASES, ids=[c[0] for c in RESULT_CASES])
+def test_result_files_of_every_format_with_hostile_lines(invoke, tmp_path, fmt, good_line, bad_lines, figure):
+    raw = [json.dumps(good_line).encode()]
+    raw += [json.dumps(b).encode() for b in bad_lines]
+    raw += [
+        b"{not json",
+        b'{"custom_id": "x", "response": ' + b"[" * 4000 + b"]" * 4000 + b"}",
+        b"\xff\xfe{}",
+    ]
+    path = write(tmp_path / f"{fmt}.jsonl", raw, crlf=fmt == "gemini", bom=fmt == "bedrock")
+    result = invoke("replay", path, "--json", "--model", "gpt-4o")
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.exit_code == 1, result.stderr
+    (run,) = json.loads(result.stdout)["runs"]
+    assert (run["lines_read"], run["stored"], run["rejected"]) == (len(raw), 1, len(raw) - 1), run["rejects"]
+    assert sorted(r["line"] for r in run["rejects"]) == list(range(2, len(raw) + 1))
+    assert all(r["reason"] for r in run["rejects"])
+    _RESULT_FIGURES.append(len(raw))
+    if fmt == RESULT_CASES[-1][0]:
+        figure(
+            "hostile input: result lines of every format (OpenAI/vLLM, Anthropic, Gemini, Vertex, Bedrock) with "
+            "negative, fractional, string, NaN-like and >2^64 counts, inconsistent buckets, bad ids and times, "
+            "duplicates, invalid JSON, deep nesting, non-UTF-8, BOM, CRLF",
+            cases=sum(_RESULT_FIGURES),
+            held="every bad line rejected with its line and reason, the good line "
+            "stored, read = stored + rejected",
+        )
+
+
+_RESULT_FIGURES: list[int] = []
