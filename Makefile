@@ -98,6 +98,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_report.py
 	$(BIN)/python bench/bench_run.py
 	$(BIN)/python bench/bench_pricing.py
+	$(BIN)/python bench/bench_reconcile.py
 
 samples: $(STAMP)
 	$(BIN)/python scripts/make_samples.py

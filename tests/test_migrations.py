@@ -3,6 +3,8 @@ of a database written by a newer costlens. Changing a shipped migration must fai
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import duckdb
 import pytest
 
@@ -19,6 +21,48 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("number", "INTEGER", False),
         ("name", "VARCHAR", False),
         ("applied_at", "TIMESTAMP", False),
+    ],
+    "reconciliation_cells": [
+        ("reconciliation_id", "INTEGER", False),
+        ("source", "VARCHAR", False),
+        ("day", "DATE", False),
+        ("model", "VARCHAR", True),
+        ("tier", "VARCHAR", True),
+        ("measure", "VARCHAR", False),
+        ("provider_value", "DECIMAL(38,15)", True),
+        ("costlens_value", "DECIMAL(38,15)", True),
+        ("difference", "DECIMAL(38,15)", False),
+        ("verdict", "VARCHAR", False),
+        ("cause", "VARCHAR", True),
+        ("evidence", "VARCHAR", True),
+    ],
+    "reconciliation_inputs": [
+        ("reconciliation_id", "INTEGER", False),
+        ("file_no", "INTEGER", False),
+        ("file", "VARCHAR", False),
+        ("sha256", "VARCHAR", False),
+        ("kind", "VARCHAR", False),
+        ("detected", "BOOLEAN", False),
+        ("buckets", "BIGINT", False),
+        ("results", "BIGINT", False),
+        ("first_day", "DATE", True),
+        ("last_day", "DATE", True),
+    ],
+    "reconciliations": [
+        ("reconciliation_id", "INTEGER", False),
+        ("created_at", "TIMESTAMP", False),
+        ("kinds", "VARCHAR", False),
+        ("tolerance", "VARCHAR", False),
+        ("selection", "JSON", False),
+        ("command_line", "VARCHAR", True),
+        ("costlens_version", "VARCHAR", False),
+        ("pricing_sha256", "VARCHAR", True),
+        ("status", "VARCHAR", False),
+        ("period_start", "DATE", True),
+        ("period_end", "DATE", True),
+        ("cells", "BIGINT", False),
+        ("cells_differing", "BIGINT", False),
+        ("not_compared", "JSON", True),
     ],
     "rejects": [
         ("run_id", "INTEGER", False),
@@ -402,6 +446,54 @@ def test_migration_7_adds_the_reported_cost_as_unknown(conn, monkeypatch):
         "FROM results"
     ).fetchall()
     assert after == [(*before[0], None, None)]
+
+
+def test_migration_8_adds_empty_reconciliation_tables_and_keeps_everything_else(conn, monkeypatch):
+    """A database at migration 7 keeps every row; the reconciliation tables start empty and refuse a
+    verdict, measure or status outside their vocabularies."""
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:7])
+    migrate(conn)
+    conn.execute(ADD_RUN.format(kind="'replay'"))
+    conn.execute(
+        "INSERT INTO results (run_id, request_id, source_format, service_tier, status, usage_source, priced_at, "
+        "prompt_tokens, completion_tokens) VALUES (1, 7, 'openai_batch', 'batch', 'ok', 'reported', "
+        "TIMESTAMP '2026-01-02 03:04:05', 15, 20)"
+    )
+    before = {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in ("runs", "results")}
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:8])
+    assert migrate(conn) == [8]
+    assert {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in ("runs", "results")} == before
+    for table in ("reconciliations", "reconciliation_inputs", "reconciliation_cells"):
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+    conn.execute(
+        "INSERT INTO reconciliations (reconciliation_id, created_at, kinds, tolerance, selection, costlens_version, "
+        "status, cells, cells_differing) VALUES (1, now(), 'openai-costs', '0.01', '{}', 'v', 'ok', 0, 0)"
+    )
+    with pytest.raises(duckdb.ConstraintException):  # one row per reconciliation
+        conn.execute(
+            "INSERT INTO reconciliations (reconciliation_id, created_at, kinds, tolerance, selection, "
+            "costlens_version, status, cells, cells_differing) VALUES (1, now(), 'x', '0', '{}', 'v', 'ok', 0, 0)"
+        )
+    with pytest.raises(duckdb.ConstraintException):
+        conn.execute(
+            "INSERT INTO reconciliations (reconciliation_id, created_at, kinds, tolerance, selection, "
+            "costlens_version, status, cells, cells_differing) VALUES (2, now(), 'x', '0', '{}', 'v', 'fine', 0, 0)"
+        )
+    cell = (
+        "INSERT INTO reconciliation_cells (reconciliation_id, source, day, measure, provider_value, difference, "
+        "verdict) VALUES (1, 'openai-costs', DATE '2025-08-01', {measure}, 1.234567890123456, -1.234567890123456, "
+        "{verdict})"
+    )
+    conn.execute(cell.format(measure="'cost_usd'", verdict="'missing in costlens'"))
+    assert conn.execute("SELECT provider_value FROM reconciliation_cells").fetchone() == (
+        Decimal("1.234567890123456"),
+    )
+    for bad in ({"measure": "'dollars'", "verdict": "'ok'"}, {"measure": "'cost_usd'", "verdict": "'close'"}):
+        with pytest.raises(duckdb.ConstraintException):
+            conn.execute(cell.format(**bad))
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    assert migrate(conn) == [m.number for m in MIGRATIONS[8:]]
+    assert schema(conn) == EXPECTED_SCHEMA
 
 
 def test_unique_text_columns_are_stored_with_zstd(db_path):

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from costlens import __version__
-from costlens.cli import estimate, export, pricing, replay, report, run, sim, summary
+from costlens.cli import estimate, export, pricing, reconcile, replay, report, run, sim, summary
 from costlens.cli.common import (
     DEFAULT_FAIL_ON,
     EXIT_BROKEN_PIPE,
@@ -179,6 +179,7 @@ for _command in (
     export.export,
     report.report,
     pricing.pricing,
+    reconcile.reconcile_command,
     sim.serve_sim,
 ):
     cli.add_command(_command)

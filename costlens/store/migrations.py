@@ -363,4 +363,68 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE results ADD COLUMN reported_cost_source VARCHAR",
         ),
     ),
+    # `costlens reconcile`: each comparison of provider exports (usage and cost pages, spend
+    # logs) with the selected requests, kept so the report can show the last one and an auditor
+    # can see what was compared with what. One row per reconciliation (when, the export kinds,
+    # tolerance, selection as JSON, command line, version, price sheets' sha256, outcome); its
+    # input files by name and sha256 (the files are the record of their content); and its cells:
+    # UTC day x model x tier x figure, both sides and the difference (costlens - provider), the
+    # verdict and the likely cause. Figures are DECIMAL(38,15): money exactly, counts too. Ids are
+    # given by the writer (max + 1, under DuckDB's one-writer lock), so no sequence is needed.
+    Migration(
+        8,
+        "reconciliations",
+        (
+            """
+            CREATE TABLE reconciliations (
+                reconciliation_id INTEGER PRIMARY KEY,
+                created_at        TIMESTAMP NOT NULL,
+                kinds             VARCHAR NOT NULL,
+                tolerance         VARCHAR NOT NULL,
+                selection         JSON NOT NULL,
+                command_line      VARCHAR,
+                costlens_version  VARCHAR NOT NULL,
+                pricing_sha256    VARCHAR,
+                status            VARCHAR NOT NULL CHECK (status IN ('ok', 'differences')),
+                period_start      DATE,
+                period_end        DATE,
+                cells             BIGINT NOT NULL,
+                cells_differing   BIGINT NOT NULL,
+                not_compared      JSON
+            )
+            """,
+            """
+            CREATE TABLE reconciliation_inputs (
+                reconciliation_id INTEGER NOT NULL,
+                file_no           INTEGER NOT NULL,
+                file              VARCHAR NOT NULL,
+                sha256            VARCHAR NOT NULL,
+                kind              VARCHAR NOT NULL,
+                detected          BOOLEAN NOT NULL,
+                buckets           BIGINT NOT NULL,
+                results           BIGINT NOT NULL,
+                first_day         DATE,
+                last_day          DATE
+            )
+            """,
+            """
+            CREATE TABLE reconciliation_cells (
+                reconciliation_id INTEGER NOT NULL,
+                source            VARCHAR NOT NULL,
+                day               DATE NOT NULL,
+                model             VARCHAR,
+                tier              VARCHAR,
+                measure           VARCHAR NOT NULL CHECK (measure IN ('requests', 'input_tokens', 'cached_tokens',
+                                      'cache_write_tokens', 'output_tokens', 'cost_usd')),
+                provider_value    DECIMAL(38, 15),
+                costlens_value    DECIMAL(38, 15),
+                difference        DECIMAL(38, 15) NOT NULL,
+                verdict           VARCHAR NOT NULL
+                    CHECK (verdict IN ('ok', 'differs', 'missing in costlens', 'missing at provider')),
+                cause             VARCHAR,
+                evidence          VARCHAR
+            )
+            """,
+        ),
+    ),
 )
