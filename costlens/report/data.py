@@ -34,6 +34,7 @@ from costlens import __version__
 from costlens.errors import ConfigError, StoreError
 from costlens.money.filters import Filters
 from costlens.money.pricing import PriceTable
+from costlens.reconcile import ReconciliationSummary, latest_reconciliation
 from costlens.report.compare import SheetComparison, compare_sheets
 from costlens.report.summary import SimulatedRuns, simulated_runs
 
@@ -414,6 +415,8 @@ class ReportData:
     method: Method
     # --compare-pricing: the same requests on each named sheet (costlens.report.compare); None without it.
     sheet_comparison: SheetComparison | None = None
+    # The newest stored `costlens reconcile` over the same selection and period, if any.
+    reconciliation: ReconciliationSummary | None = None
 
     @property
     def latency_recorded(self) -> bool:
@@ -739,6 +742,7 @@ def build_report_data(
         conn.execute("DROP TABLE IF EXISTS report_rows")
     if not full_paths:
         data = _file_names_only(data)
+    data = replace(data, reconciliation=latest_reconciliation(conn, filters))
     if not compare:
         return data
     # Straight from the cost views with the same Filters.where, like summary (not from report_rows).
