@@ -490,3 +490,13 @@ def test_parse_tolerance():
         "cost_usd", Decimal(1), Decimal("1.011")
     )
     assert not usd.allows("input_tokens", Decimal(10), Decimal(11))
+
+
+def test_a_count_above_what_the_db_stores_is_an_input_error(tmp_path):
+    """Found by tests/reliability: 2^64 tokens used to end in an OverflowError (an internal error)."""
+    data = json.loads((DATA / "reconcile" / "openai_usage_page.json").read_text(encoding="utf-8"))
+    data["data"][0]["results"][0]["input_tokens"] = 2**64
+    path = tmp_path / "usage.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(InputError, match=r"input_tokens.*above the largest count costlens stores"):
+        read_exports([path])

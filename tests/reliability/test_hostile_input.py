@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from helpers import examples
 from hypothesis import given, settings
@@ -434,3 +435,95 @@ def test_result_files_of_every_format_with_hostile_lines(invoke, tmp_path, fmt, 
 
 
 _RESULT_FIGURES: list[int] = []
+
+
+# --- reconcile exports ------------------------------------------------------------------------------
+
+RECONCILE_DATA = Path(__file__).resolve().parents[1] / "data" / "reconcile"
+
+
+def _mutate(name: str, change: Any) -> str:
+    data = json.loads((RECONCILE_DATA / f"{name}.json").read_text(encoding="utf-8"))
+    change(data)
+    return json.dumps(data)
+
+
+def _set(path: list[Any], value: Any) -> Any:
+    def change(data: Any) -> None:
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return change
+
+
+EXPORT_CASES: dict[str, str] = {
+    "truncated page": (RECONCILE_DATA / "openai_usage_page.json").read_text(encoding="utf-8")[:200],
+    "not JSON at all": "<html>502 Bad Gateway</html>",
+    "deeply nested": "[" * 5000 + "]" * 5000,
+    "negative tokens": _mutate("openai_usage_page", _set(["data", 0, "results", 0, "input_tokens"], -5)),
+    "tokens as text": _mutate("openai_usage_page", _set(["data", 0, "results", 0, "input_tokens"], "many")),
+    "tokens above 2^63": _mutate("openai_usage_page", _set(["data", 0, "results", 0, "input_tokens"], 2**64)),
+    "fractional requests": _mutate(
+        "openai_usage_page", _set(["data", 0, "results", 0, "num_model_requests"], 2.5)
+    ),
+    "amount NaN": _mutate("openai_costs_page", _set(["data", 0, "results", 0, "amount", "value"], "NaN")),
+    "amount in euros": _mutate(
+        "openai_costs_page", _set(["data", 0, "results", 0, "amount", "currency"], "eur")
+    ),
+    "bucket not a day": _mutate("openai_costs_page", _set(["data", 0, "end_time"], 1730419200 + 3600 * 5)),
+    "cents as a number": _mutate("anthropic_cost_page", _set(["data", 0, "results", 0, "amount"], "12,3")),
+    "time not a time": _mutate("anthropic_usage_page", _set(["data", 0, "starting_at"], "first of August")),
+    "duplicate bucket": _mutate("openai_usage_page", lambda d: d["data"].append(d["data"][0])),
+}
+
+
+@pytest.mark.parametrize("case", list(EXPORT_CASES))
+def test_a_hostile_export_is_one_clear_error_and_stores_nothing(invoke, tmp_path, case, figure):
+    path = tmp_path / "export.json"
+    path.write_text(EXPORT_CASES[case], encoding="utf-8")
+    result = invoke("reconcile", path)
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.exit_code == 2, (case, result.exit_code, result.stdout, result.stderr)
+    assert result.stderr.startswith("costlens: error: ") and "export.json" in result.stderr, (
+        case,
+        result.stderr,
+    )
+    db = tmp_path / "state" / "costlens.duckdb"
+    if db.exists():
+        with duckdb.connect(str(db), read_only=True) as conn:
+            tables = {
+                t for (t,) in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+            }
+            if "reconciliations" in tables:
+                assert conn.execute("SELECT count(*) FROM reconciliations").fetchall() == [(0,)]
+    if case == list(EXPORT_CASES)[-1]:
+        figure(
+            "hostile input: provider exports for `reconcile` (truncated, not JSON, nested 5,000 deep, negative, "
+            "text, >2^63 and fractional counts, NaN amount, another currency, a bucket not a UTC day, a bad "
+            "cents text, a bad time, a duplicate bucket)",
+            cases=len(EXPORT_CASES),
+            held="one error line naming the file (and JSON path), exit 2, nothing stored",
+        )
+
+
+def test_overlapping_pages_and_a_bad_spend_log_row(invoke, tmp_path):
+    page = RECONCILE_DATA / "openai_usage_page.json"
+    copy = tmp_path / "again.json"
+    copy.write_text(page.read_text(encoding="utf-8"), encoding="utf-8")
+    result = invoke("reconcile", page, copy)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr, result.stderr
+    csv_path = tmp_path / "spend.csv"
+    rows = (RECONCILE_DATA / "litellm_spend.csv").read_text(encoding="utf-8").splitlines()
+    csv_path.write_text(
+        "\n".join([rows[0], rows[1], rows[1].replace(",", ",oops,", 1)]) + "\n", encoding="utf-8"
+    )
+    result = invoke("reconcile", csv_path)
+    assert result.exit_code == 2 and "spend.csv:3" in result.stderr, result.stderr
+    huge = rows[1].split(",")
+    header = rows[0].split(",")
+    huge[header.index("prompt_tokens")] = str(2**64)
+    csv_path.write_text("\n".join([rows[0], ",".join(huge)]) + "\n", encoding="utf-8")
+    result = invoke("reconcile", csv_path)
+    assert result.exit_code == 2 and "above the largest count" in result.stderr, result.stderr

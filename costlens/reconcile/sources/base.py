@@ -280,6 +280,9 @@ def as_list(value: Any, path: str, file: str) -> list[Any]:
     return value
 
 
+MAX_COUNT = 2**63 - 1
+
+
 def count_field(
     obj: Mapping[str, Any], key: str, path: str, file: str, *, required: bool = True
 ) -> int | None:
@@ -293,6 +296,8 @@ def count_field(
     if not isinstance(value, Decimal) or value != value.to_integral_value() or value < 0:
         shown = value if isinstance(value, Decimal) else json_type(value)
         raise bad(where, f"expected a whole number >= 0, got {shown}", file)
+    if value > MAX_COUNT:  # the DB's BIGINT; no bill has that many tokens
+        raise bad(where, f"is {value}, above the largest count costlens stores ({MAX_COUNT})", file)
     return int(value)
 
 

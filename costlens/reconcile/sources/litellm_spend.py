@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from costlens.reconcile.sources.base import (
+    MAX_COUNT,
     ONE_DAY,
     BucketRow,
     Document,
@@ -123,6 +124,10 @@ def _row(fields: Mapping[str, Any], where: str, line: int | None, file: str) -> 
             value = decimal_text(value, place(key), file, line)
         if not isinstance(value, Decimal) or value != value.to_integral_value() or value < 0:
             raise bad(place(key), f"expected a whole number >= 0, got {value!r}", file, line)
+        if value > MAX_COUNT:
+            raise bad(
+                place(key), f"is {value}, above the largest count costlens stores ({MAX_COUNT})", file, line
+            )
         return int(value)
 
     def text(key: str) -> str | None:
