@@ -44,6 +44,7 @@ from costlens.money.pricing import (
 
 __all__ = [
     "COLUMNS",
+    "json_type",
     "MAX_PLACES",
     "PRICE_LIMIT",
     "SERVICE_TIERS",
@@ -386,7 +387,7 @@ def pick_owners(
 
 def expect_object(value: Any, path: str, file: str | None, what: str = "an object") -> Mapping[str, Any]:
     if not isinstance(value, dict):
-        raise value_error(path, f"expected {what}, got {_json_type(value)}", file)
+        raise value_error(path, f"expected {what}, got {json_type(value)}", file)
     return value
 
 
@@ -396,7 +397,7 @@ def optional_number(obj: Mapping[str, Any], key: str, path: str, file: str | Non
     if value is None:
         return None
     if not isinstance(value, Decimal):
-        raise value_error(path, f"expected a number, got {_json_type(value)}", file)
+        raise value_error(path, f"expected a number, got {json_type(value)}", file)
     return value
 
 
@@ -410,7 +411,8 @@ def optional_count(obj: Mapping[str, Any], key: str, path: str, file: str | None
     return int(value)
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """How an error names a JSON value's type ("a string", "an array", ...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 from costlens.errors import InputError, PricingError
-from costlens.money.sources.base import json_path, load_json
+from costlens.money.sources.base import json_path, json_type, load_json
 
 __all__ = [
     "MEASURES",
@@ -250,22 +250,6 @@ def _quick_json(raw: bytes) -> Any:
 def bad(path: str, reason: str, file: str, line: int | None = None) -> InputError:
     """The error for a bad value: ``file: $.data[0].start_time: reason`` (``file:line: col: ...``)."""
     return InputError(f"{path}: {reason}" if path else reason, file=file, line=line)
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, Decimal):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def as_object(value: Any, path: str, file: str) -> Mapping[str, Any]:
