@@ -4,6 +4,7 @@ computations, global options, the DB lock, secret redaction and help text everyw
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -334,6 +335,18 @@ def test_pricing_replaces_the_shipped_table(invoke, priced_file, tmp_path):
     }
 
 
+def test_run_is_selected_by_its_uuid_or_a_prefix_of_it(invoke, clean_file, priced_file):
+    invoke("replay", clean_file)
+    invoke("replay", priced_file)
+    runs = {r["run_id"]: r["run_uuid"] for r in json.loads(invoke("runs", "--json").stdout)}
+    by_number = json.loads(invoke("summary", "--json", "--run", "2").stdout)
+    for ref in (runs[2], runs[2][:8], runs[2].upper()):
+        assert json.loads(invoke("summary", "--json", "--run", ref).stdout)["models"] == by_number["models"]
+    assert by_number["models"] != json.loads(invoke("summary", "--json", "--run", "1").stdout)["models"]
+    bad = invoke("summary", "--run", "abc")
+    assert bad.exit_code == 2 and "--run 'abc': expected a run number" in bad.stderr
+
+
 def test_runs_json_newest_first(invoke, clean_file, priced_file):
     tagged = invoke("replay", clean_file, "--run-name", "nightly", "--tag", "env=prod", "--tag", "team = ml")
     assert tagged.exit_code == 0
@@ -343,7 +356,10 @@ def test_runs_json_newest_first(invoke, clean_file, priced_file):
     runs = json.loads(result.stdout)
     assert [r["run_id"] for r in runs] == [2, 1]
     first = runs[1]
-    assert {k: first[k] for k in first if k not in ("started_at", "finished_at", "cost_usd")} == {
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", first["run_uuid"])
+    assert first["run_uuid"] != runs[0]["run_uuid"]
+    ignored = ("started_at", "finished_at", "cost_usd", "run_uuid")
+    assert {k: first[k] for k in first if k not in ignored} == {
         "run_id": 1,
         "name": "nightly",
         "kind": "replay",

@@ -164,6 +164,7 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("base_url", "VARCHAR", True),
         ("budget_usd", "DECIMAL(38,15)", True),
         ("simulated", "BOOLEAN", True),
+        ("run_uuid", "UUID", False),
     ],
 }
 
@@ -494,6 +495,26 @@ def test_migration_8_adds_empty_reconciliation_tables_and_keeps_everything_else(
     monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
     assert migrate(conn) == [m.number for m in MIGRATIONS[8:]]
     assert schema(conn) == EXPECTED_SCHEMA
+
+
+def test_migrations_9_and_10_give_every_run_its_own_uuid(conn, monkeypatch):
+    """Runs logged before migration 9 keep every value and get a distinct UUID each; new runs get one
+    without the writers naming it, and none may be NULL."""
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:8])
+    migrate(conn)
+    for kind in ("'run'", "'replay'", "'replay'"):
+        conn.execute(ADD_RUN.format(kind=kind))
+    before = conn.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:10])
+    assert migrate(conn) == [9, 10]
+    after = conn.execute("SELECT * EXCLUDE (run_uuid) FROM runs ORDER BY run_id").fetchall()
+    assert after == before
+    conn.execute(ADD_RUN.format(kind="'run'"))
+    uuids = [row[0] for row in conn.execute("SELECT CAST(run_uuid AS VARCHAR) FROM runs").fetchall()]
+    assert len(uuids) == 4 and len(set(uuids)) == 4
+    assert all(len(u) == 36 and u[14] == "4" for u in uuids)  # version-4 (random) UUIDs
+    with pytest.raises(duckdb.ConstraintException):
+        conn.execute("UPDATE runs SET run_uuid = NULL WHERE run_id = 1")
 
 
 def test_unique_text_columns_are_stored_with_zstd(db_path):

@@ -143,16 +143,38 @@ def parse_tags(values: Sequence[str]) -> dict[str, str]:
     return tags
 
 
+_UUID_PREFIX = re.compile(r"[0-9a-fA-F]{8}[0-9a-fA-F-]{0,28}")
+
+
+def split_run_refs(values: Sequence[str | int]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """--run values: a run's local number, or its UUID (or the first 8+ characters of it)."""
+    numbers: list[int] = []
+    uuids: list[str] = []
+    for value in values:
+        text = str(value).strip()
+        if text.isdigit():
+            numbers.append(int(text))
+        elif _UUID_PREFIX.fullmatch(text):
+            uuids.append(text.lower())
+        else:
+            raise ConfigError(
+                f"--run {text!r}: expected a run number (costlens runs) or a run UUID (at least 8 hex digits)"
+            )
+    return tuple(numbers), tuple(uuids)
+
+
 def make_filters(
-    run_ids: Sequence[int],
+    run_ids: Sequence[int | str],
     since: str | None,
     until: str | None,
     models: Sequence[str] = (),
     tags: Sequence[str] = (),
     include_simulated: bool = False,
 ) -> Filters:
+    numbers, uuids = split_run_refs(run_ids)
     return Filters(
-        run_ids=tuple(run_ids),
+        run_ids=numbers,
+        run_uuids=uuids,
         since=parse_when(since, option="--since") if since else None,
         until=parse_when(until, option="--until") if until else None,
         models=tuple(models),
@@ -184,8 +206,9 @@ def selection_options(*, models: bool = True, scope: str = "") -> Callable[[F], 
 
         options = [
             click.option(
-                "--run", "sel_run_ids", type=int, multiple=True, metavar="ID",
-                help=f"{scope}Only this run (repeatable). A run named here counts even if simulated.",
+                "--run", "sel_run_ids", multiple=True, metavar="ID",
+                help=f"{scope}Only this run: its number, or its UUID or the first 8+ characters of it "
+                "(repeatable). A run named here counts even if simulated.",
             ),
             click.option(
                 "--since", "sel_since", metavar="WHEN",

@@ -128,6 +128,8 @@ def _history_sentence(result: Estimate) -> str:
     parts = []
     if h.run_ids:
         parts.append("runs " + ", ".join(str(r) for r in h.run_ids))
+    if h.run_uuids:
+        parts.append("runs " + ", ".join(h.run_uuids))
     if h.tags:
         parts.append("tags " + ", ".join(f"{k}={v}" for k, v in sorted(h.tags.items())))
     if h.since is not None:

@@ -229,6 +229,7 @@ def summary(
 
 RUNS_COLUMNS = (
     Column("id"),
+    Column("uuid", align="left", priority=3),  # its first 8 characters: enough for --run
     Column("name", align="left"),  # runs of one name differ only by what follows: never cut it
     Column("kind", align="left", priority=2),  # "run (simulated)"; the id's * says so at any width
     Column("status", align="left", priority=1),
@@ -261,6 +262,7 @@ def runs(state: State, limit: int | None, as_json: bool) -> None:
     for r in items:
         table.add_row(
             f"{r.run_id}*" if r.simulated else str(r.run_id),
+            r.run_uuid[:8],
             r.name or "",
             f"{r.kind} (simulated)" if r.simulated else r.kind,
             r.status,

@@ -156,7 +156,7 @@ class Estimate:
             "history": {
                 "since": None if self.history.since is None else self.history.since.isoformat() + "Z",
                 "until": None if self.history.until is None else self.history.until.isoformat() + "Z",
-                "runs": list(self.history.run_ids) or None,
+                "runs": [*self.history.run_ids, *self.history.run_uuids] or None,
                 "tags": dict(self.history.tags) or None,
                 "excluded_runs": list(self.history.exclude_run_ids) or None,
                 "include_simulated": self.history.include_simulated,

@@ -38,6 +38,9 @@ def parse_when(text: str, *, option: str) -> datetime:
 @dataclass(frozen=True, kw_only=True)
 class Filters:
     run_ids: Sequence[int] = ()
+    # Runs by UUID (runs.run_uuid), or by the first characters of one: the id that names a run
+    # across machines and in a lake (the short number is local to one database or one lake).
+    run_uuids: Sequence[str] = ()
     since: datetime | None = None
     until: datetime | None = None
     models: Sequence[str] = ()
@@ -50,7 +53,7 @@ class Filters:
     @property
     def drops_simulated(self) -> bool:
         """Whether this selection leaves simulated runs out (it names no runs, and does not ask for them)."""
-        return not self.include_simulated and not self.run_ids
+        return not self.include_simulated and not self.run_ids and not self.run_uuids
 
     def where(self, alias: str = "c") -> tuple[str, list[Any]]:
         """SQL condition over request_costs (aliased ``alias``) and its parameters."""
@@ -59,6 +62,13 @@ class Filters:
         if self.run_ids:
             clauses.append(f"{alias}.run_id IN ({', '.join('?' for _ in self.run_ids)})")
             params.extend(self.run_ids)
+        if self.run_uuids:
+            clauses.append(
+                f"{alias}.run_id IN (SELECT run_id FROM runs WHERE "
+                + " OR ".join("starts_with(CAST(run_uuid AS VARCHAR), lower(?))" for _ in self.run_uuids)
+                + ")"
+            )
+            params.extend(self.run_uuids)
         if self.exclude_run_ids:
             clauses.append(f"{alias}.run_id NOT IN ({', '.join('?' for _ in self.exclude_run_ids)})")
             params.extend(self.exclude_run_ids)

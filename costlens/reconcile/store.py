@@ -43,6 +43,7 @@ def selection_json(filters: Filters) -> dict[str, Any]:
     """The selection as stored with a reconciliation (canonical: sorted, ISO times, UTC)."""
     return {
         "run_ids": sorted(filters.run_ids),
+        "run_uuids": sorted(filters.run_uuids),
         "exclude_run_ids": sorted(filters.exclude_run_ids),
         "since": filters.since.isoformat() if filters.since else None,
         "until": filters.until.isoformat() if filters.until else None,
@@ -121,8 +122,9 @@ def save_reconciliation(
 
 
 def _same_selection(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    keys = ("run_ids", "exclude_run_ids", "models", "tags", "include_simulated")
-    return all(stored.get(k) == wanted.get(k) for k in keys)
+    keys = ("run_ids", "run_uuids", "exclude_run_ids", "models", "tags", "include_simulated")
+    # A selection stored before run UUIDs existed named none.
+    return all(stored.get(k, [] if k == "run_uuids" else None) == wanted.get(k) for k in keys)
 
 
 def _overlaps(period: tuple[date, date] | None, filters: Filters) -> bool:

@@ -675,6 +675,8 @@ def describe_filters(filters: Filters) -> tuple[str, ...]:
     out: list[str] = []
     if filters.run_ids:
         out.append("runs " + ", ".join(str(r) for r in sorted(filters.run_ids)))
+    if filters.run_uuids:
+        out.append("runs " + ", ".join(sorted(filters.run_uuids)))
     if filters.since is not None:
         out.append(f"since {filters.since.isoformat(sep=' ')} UTC (inclusive)")
     if filters.until is not None:

@@ -219,10 +219,13 @@ class RunInfo:
     endpoint: str | None = None
     # Its answers said they were made up (costlens serve-sim): readers leave it out unless asked.
     simulated: bool = False
+    # The id no other database repeats (runs.run_uuid); --run takes it, or its first 8+ characters.
+    run_uuid: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
+            "run_uuid": self.run_uuid,
             "name": self.name,
             "kind": self.kind,
             "status": self.status,
@@ -259,7 +262,7 @@ def list_runs(conn: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> l
                r.lines_read, r.lines_stored, r.lines_rejected, coalesce(CAST(r.tags AS VARCHAR), '{}'),
                coalesce(q.planned, 0), c.cost_usd, coalesce(c.ok, 0), coalesce(c.failed, 0),
                coalesce(q.planned, 0) - coalesce(c.results, 0), coalesce(c.models, []), r.base_url,
-               coalesce(r.simulated, FALSE)
+               coalesce(r.simulated, FALSE), CAST(r.run_uuid AS VARCHAR)
         FROM runs r
         LEFT JOIN (SELECT run_id, count(*) AS planned FROM requests GROUP BY run_id) q ON q.run_id = r.run_id
         LEFT JOIN (SELECT run_id, count(*) AS results, sum(cost_usd) FILTER (WHERE priced) AS cost_usd,
@@ -293,6 +296,7 @@ def list_runs(conn: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> l
             models=tuple(row[16]),
             endpoint=_endpoint(row[17]),
             simulated=bool(row[18]),
+            run_uuid=row[19] or "",
         )
         for row in rows
     ]

@@ -427,4 +427,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    # A run id that no other machine's database repeats: run_id is 1, 2, 3... in every file, so runs
+    # published from many machines to one lake (costlens publish) are told apart by this UUID (v4,
+    # random). Runs logged before this migration get one each now; the CLI still takes the short
+    # local number (or the UUID, or a unique prefix of it). NOT NULL comes in migration 10: DuckDB
+    # cannot add the constraint in the transaction that filled the column.
+    Migration(9, "run_uuid", ("ALTER TABLE runs ADD COLUMN run_uuid UUID DEFAULT gen_random_uuid()",)),
+    Migration(10, "run_uuid_not_null", ("ALTER TABLE runs ALTER COLUMN run_uuid SET NOT NULL",)),
 )
