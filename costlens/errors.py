@@ -9,6 +9,7 @@ code (see README "Exit codes") and never show a traceback for a user error:
     │   └── PricingError          the price table or alias table is malformed
     ├── StoreError                the DuckDB file cannot be used
     │   └── StoreLockedError      another process holds the DuckDB file
+    ├── LakeError                 the lake cannot be reached, read or written
     └── AlreadyReplayedError      same file (sha256) already replayed into this DB
 
 Third-party errors are wrapped with ``raise ... from e`` so the cause stays
@@ -22,6 +23,7 @@ __all__ = [
     "ConfigError",
     "CostlensError",
     "InputError",
+    "LakeError",
     "PricingError",
     "StoreError",
     "StoreLockedError",
@@ -70,6 +72,10 @@ class StoreError(CostlensError):
 
 class StoreLockedError(StoreError):
     """Another process has the DuckDB file open for writing."""
+
+
+class LakeError(CostlensError):
+    """A lake (directory or S3 bucket) cannot be reached, read or written, or holds something unreadable."""
 
 
 class AlreadyReplayedError(CostlensError):

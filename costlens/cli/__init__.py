@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from costlens import __version__
-from costlens.cli import estimate, export, pricing, reconcile, replay, report, run, sim, summary
+from costlens.cli import estimate, export, pricing, publish, reconcile, replay, report, run, sim, summary
 from costlens.cli.common import (
     DEFAULT_FAIL_ON,
     EXIT_BROKEN_PIPE,
@@ -178,6 +178,7 @@ for _command in (
     summary.runs,
     export.export,
     report.report,
+    publish.publish,
     pricing.pricing,
     reconcile.reconcile_command,
     sim.serve_sim,

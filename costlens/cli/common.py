@@ -7,12 +7,13 @@ function, render.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import shlex
 import sys
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, NoReturn, TypeVar
 
@@ -22,7 +23,7 @@ from rich.console import Console
 from costlens.errors import ConfigError
 from costlens.money.decimal_text import format_decimal
 from costlens.money.filters import Filters, parse_when
-from costlens.session import Settings
+from costlens.session import Session, Settings, open_session
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1  # finished, but some lines were rejected or some requests failed (all recorded)
@@ -285,3 +286,28 @@ class Usd(click.ParamType):  # type: ignore[type-arg]
         if not amount.is_finite() or amount < 0:
             self.fail(f"{value!r} is not a non-negative amount of USD", param, ctx)
         return amount
+
+
+def lake_option(command: F) -> F:
+    """--lake URI: read a lake (costlens publish) instead of --db, with the same filters and figures."""
+    return click.option(
+        "--lake",
+        "lake_uri",
+        metavar="URI",
+        default=None,
+        help="Read this lake (a directory or s3://bucket/prefix; see costlens publish) instead of --db.",
+    )(command)
+
+
+@contextlib.contextmanager
+def open_reader(state: State, lake_uri: str | None) -> Iterator[Session]:
+    """The session a reader queries: the DuckDB file, or the lake when --lake is given."""
+    if not lake_uri:
+        with open_session(state.settings) as session:
+            yield session
+        return
+    from costlens.lake.location import open_location
+    from costlens.lake.read import open_lake_session
+
+    with open_lake_session(state.settings, open_location(lake_uri)) as session:
+        yield session

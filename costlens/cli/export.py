@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from costlens.cli.common import State, selection_options
+from costlens.cli.common import State, lake_option, open_reader, selection_options
 from costlens.money.filters import Filters
-from costlens.session import open_session
 
 
 @click.command()
@@ -21,15 +20,17 @@ from costlens.session import open_session
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
 @selection_options()
+@lake_option
 @click.pass_obj
 def export(
     state: State,
     fmt: str,
     out: Path,
     filters: Filters,
+    lake_uri: str | None,
 ) -> None:
     """Write one priced row per request (columns: README "Export columns")."""
-    with open_session(state.settings) as session:
+    with open_reader(state, lake_uri) as session:
         from costlens.report.export import export_rows  # imported on use: keeps start-up short
 
         count = export_rows(session.conn, fmt, out, filters)  # type: ignore[arg-type]

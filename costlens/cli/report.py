@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from costlens.cli.common import State, selection_options
+from costlens.cli.common import State, lake_option, open_reader, selection_options
 from costlens.cli.summary import compare_pricing_option
 from costlens.money.filters import Filters
-from costlens.session import load_compare_sheets, open_session, register_compare_sheets
+from costlens.session import load_compare_sheets, register_compare_sheets
 
 
 @click.command()
@@ -55,9 +55,11 @@ from costlens.session import load_compare_sheets, open_session, register_compare
     is_flag=True,
     help="Name the DB and price files by full path in the Method section (default: file name and sha256).",
 )
+@lake_option
 @click.pass_obj
 def report(
     state: State,
+    lake_uri: str | None,
     out: Path | None,
     filters: Filters,
     tz: str,
@@ -78,7 +80,7 @@ def report(
     from costlens.report.html import render_html, render_json, report_time, write_report  # imported on use
 
     now = report_time()
-    with open_session(state.settings) as session:
+    with open_reader(state, lake_uri) as session:
         data = build_report_data(
             session.conn,
             filters,
@@ -86,7 +88,7 @@ def report(
             as_of=now,
             baseline=baseline,
             tz=tz,
-            db_path=str(state.settings.db_path),
+            db_path=lake_uri or str(state.settings.db_path),
             compare=register_compare_sheets(session, sheets),
             full_paths=full_paths,
         )

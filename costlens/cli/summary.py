@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from costlens.cli.common import State, money, selection_options
+from costlens.cli.common import State, lake_option, money, open_reader, selection_options
 from costlens.cli.tables import Column, Table, print_line
 from costlens.money.filters import Filters
 from costlens.report.compare import SheetComparison, SheetCost, compare_sheets
@@ -196,6 +196,7 @@ def print_reported(summary: Summary) -> None:
 @click.command()
 @selection_options()
 @compare_pricing_option
+@lake_option
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON: exact decimal strings, one object per model."
 )
@@ -203,6 +204,7 @@ def print_reported(summary: Summary) -> None:
 def summary(
     state: State,
     filters: Filters,
+    lake_uri: str | None,
     compare: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -212,7 +214,7 @@ def summary(
     (other - main, over the requests priced on both)."""
     sheets = load_compare_sheets(state.settings, compare)  # validated before the database is opened
     comparison: SheetComparison | None = None
-    with open_session(state.settings) as session:
+    with open_reader(state, lake_uri) as session:
         result = summarize(session.conn, filters)
         if sheets:
             comparison = compare_sheets(session.conn, filters, register_compare_sheets(session, sheets))

@@ -1,0 +1,303 @@
+"""Where a lake lives: a local directory or an S3-compatible bucket, behind one small interface.
+
+A local lake is written with plain file calls (a write goes to a temporary name, is flushed to
+disk and renamed into place, so a reader sees the whole file or nothing). An S3 lake uses
+pyarrow's S3 filesystem (DuckDB cannot reach S3 here: its httpfs extension would be downloaded):
+an object appears whole when its PUT (or multipart upload) completes. The endpoint comes from
+``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``), credentials from the standard AWS variables;
+none of them is stored, printed or written to the lake, and any error text that carries one has it
+replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from costlens.errors import ConfigError, LakeError
+
+__all__ = ["LakeLocation", "LocalLake", "S3Lake", "open_location"]
+
+_SECRET_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+
+
+class LakeLocation(ABC):
+    """The operations a publish and a reader need; paths are relative to the lake's root, with '/'."""
+
+    uri: str
+
+    @abstractmethod
+    def read_bytes(self, rel: str) -> bytes: ...
+
+    @abstractmethod
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write the whole object at once: a reader sees the old one, or the new one, never part."""
+
+    @abstractmethod
+    def put_file(self, local: Path, rel: str) -> None:
+        """Place a finished local file at ``rel`` (rename on the same disk, one upload on S3)."""
+
+    @abstractmethod
+    def list_files(self, rel_dir: str) -> list[str]:
+        """Every file under ``rel_dir`` (recursively), as paths relative to the root; [] if none."""
+
+    @abstractmethod
+    def delete(self, rel: str) -> None:
+        """Remove a file; one already gone is not an error."""
+
+    @abstractmethod
+    def staging_dir(self) -> Any:
+        """A context manager giving a local directory to write files in before they are placed."""
+
+    def exists(self, rel: str) -> bool:
+        try:
+            self.read_bytes(rel)
+        except FileNotFoundError:
+            return False
+        return True
+
+
+class LocalLake(LakeLocation):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uri = str(root)
+
+    def _path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            return self._path(rel).read_bytes()
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            raise LakeError(f"lake {self.uri}: cannot read {rel}: {e.strerror or e}") from e
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        path = self._path(rel)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise LakeError(f"lake {self.uri}: cannot write {rel}: {e.strerror or e}") from e
+
+    def put_file(self, local: Path, rel: str) -> None:
+        path = self._path(rel)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(local, path)
+        except OSError as e:
+            raise LakeError(f"lake {self.uri}: cannot place {rel}: {e.strerror or e}") from e
+
+    def list_files(self, rel_dir: str) -> list[str]:
+        base = self._path(rel_dir)
+        if not base.is_dir():
+            return []
+        out = []
+        for dirpath, _, names in os.walk(base):
+            for name in names:
+                if not name.startswith("."):
+                    out.append((Path(dirpath) / name).relative_to(self.root).as_posix())
+        return sorted(out)
+
+    def delete(self, rel: str) -> None:
+        try:
+            self._path(rel).unlink(missing_ok=True)
+        except OSError as e:
+            raise LakeError(f"lake {self.uri}: cannot delete {rel}: {e.strerror or e}") from e
+
+    @contextmanager
+    def staging_dir(self) -> Iterator[Path]:
+        """Inside the lake (same disk, so placing a file is a rename), under ``_staging/``."""
+        import shutil
+        import uuid
+
+        path = self.root / "_staging" / uuid.uuid4().hex
+        try:
+            path.mkdir(parents=True)
+        except OSError as e:
+            raise LakeError(f"lake {self.uri}: cannot write there: {e.strerror or e}") from e
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def local_path(self, rel: str) -> str:
+        return str(self._path(rel))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class S3Lake(LakeLocation):
+    def __init__(self, uri: str, bucket: str, prefix: str, env: Mapping[str, str]) -> None:
+        from pyarrow import fs as pafs
+
+        self.uri = uri
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self._secrets = [env[v] for v in _SECRET_VARS if env.get(v)]
+        endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        options: dict[str, Any] = {
+            "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            "connect_timeout": 5,
+            "request_timeout": 30,
+        }
+        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+            options["access_key"] = env["AWS_ACCESS_KEY_ID"]
+            options["secret_key"] = env["AWS_SECRET_ACCESS_KEY"]
+            if env.get("AWS_SESSION_TOKEN"):
+                options["session_token"] = env["AWS_SESSION_TOKEN"]
+        if endpoint:
+            parts = urllib.parse.urlsplit(endpoint)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(
+                    f"AWS_ENDPOINT_URL: expected http(s)://host[:port], got {_redact_url(endpoint)!r}"
+                )
+            options["scheme"] = parts.scheme
+            options["endpoint_override"] = parts.netloc.rsplit("@", 1)[-1] + parts.path.rstrip("/")
+        try:
+            self.fs = pafs.S3FileSystem(**options)
+        except Exception as e:  # pyarrow raises plain exceptions for bad options
+            raise LakeError(self._message("cannot set up S3 access", e)) from e
+
+    def _key(self, rel: str) -> str:
+        return "/".join(p for p in (self.bucket, self.prefix, rel) if p)
+
+    def _message(self, what: str, e: BaseException) -> str:
+        text = " ".join(str(e).split())
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        hint = _s3_hint(text)
+        return f"lake {self.uri}: {what}: {hint or text[:300]}"
+
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            with self.fs.open_input_file(self._key(rel)) as f:
+                return bytes(f.read())
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            if "NoSuchKey" in str(e) or "Path does not exist" in str(e):
+                raise FileNotFoundError(rel) from e
+            raise LakeError(self._message(f"cannot read {rel}", e)) from e
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        try:
+            with self.fs.open_output_stream(self._key(rel)) as f:
+                f.write(data)
+        except OSError as e:
+            raise LakeError(self._message(f"cannot write {rel}", e)) from e
+
+    def put_file(self, local: Path, rel: str) -> None:
+        from pyarrow import fs as pafs
+
+        try:
+            pafs.copy_files(str(local), self._key(rel), destination_filesystem=self.fs)
+        except OSError as e:
+            raise LakeError(self._message(f"cannot upload {rel}", e)) from e
+
+    def list_files(self, rel_dir: str) -> list[str]:
+        from pyarrow import fs as pafs
+
+        base = self._key(rel_dir)
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        except OSError as e:
+            raise LakeError(self._message(f"cannot list {rel_dir or '/'}", e)) from e
+        root = self._key("")
+        cut = len(root) + 1 if root else 0
+        return sorted(i.path[cut:] for i in infos if i.type == pafs.FileType.File)
+
+    def delete(self, rel: str) -> None:
+        try:
+            self.fs.delete_file(self._key(rel))
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            if "NoSuchKey" in str(e) or "does not exist" in str(e):
+                return
+            raise LakeError(self._message(f"cannot delete {rel}", e)) from e
+
+    @contextmanager
+    def staging_dir(self) -> Iterator[Path]:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="costlens-publish-") as tmp:
+            yield Path(tmp)
+
+    def check_reachable(self) -> None:
+        """Fail early, with one clear line, when the bucket cannot be reached or read."""
+        from pyarrow import fs as pafs
+
+        try:
+            info = self.fs.get_file_info(self.bucket)
+        except OSError as e:
+            raise LakeError(self._message("cannot reach the bucket", e)) from e
+        if info.type == pafs.FileType.NotFound:
+            raise LakeError(f"lake {self.uri}: bucket {self.bucket!r} does not exist (create it first)")
+
+
+def _s3_hint(text: str) -> str | None:
+    """A short reason for the S3 errors users meet; None to show the error as it is."""
+    checks = (
+        (r"InvalidAccessKeyId|SignatureDoesNotMatch|ACCESS_DENIED|AccessDenied|Forbidden|403",
+         "access denied: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"),
+        (r"curlCode: (6|7|28)|Couldn't connect|Could not resolve|Connection refused|timed out|Timeout",
+         "cannot connect to the endpoint: check AWS_ENDPOINT_URL"),
+        (r"NoSuchBucket", "the bucket does not exist"),
+    )  # fmt: skip
+    for pattern, hint in checks:
+        if re.search(pattern, text):
+            return hint
+    return None
+
+
+def _redact_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def open_location(uri: str, env: Mapping[str, str] | None = None) -> LakeLocation:
+    """``s3://bucket/prefix`` or a directory path (``file://`` allowed)."""
+    env = dict(os.environ if env is None else env)
+    text = uri.strip()
+    if not text:
+        raise ConfigError("--lake: empty URI (a directory, or s3://bucket/prefix)")
+    if text.startswith("s3://"):
+        rest = text[len("s3://") :]
+        bucket, _, prefix = rest.partition("/")
+        if "@" in bucket or not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", bucket):
+            raise ConfigError(f"--lake {_redact_url(text)!r}: not a valid bucket name")
+        return S3Lake(f"s3://{bucket}/{prefix.strip('/')}".rstrip("/"), bucket, prefix, env)
+    if "://" in text and not text.startswith("file://"):
+        scheme = text.split("://", 1)[0]
+        raise ConfigError(f"--lake: unsupported scheme {scheme!r} (a directory, or s3://bucket/prefix)")
+    path = Path(text[len("file://") :] if text.startswith("file://") else text)
+    return LocalLake(path)

@@ -1,0 +1,147 @@
+"""Read a lake as a session: ``summary``, ``report`` and ``export`` with ``--lake`` see the same
+``request_costs`` and ``runs`` they see over a DuckDB file, built from the files the manifests list.
+
+Runs are numbered in the lake by (started_at, run_uuid), so ``--run N`` means the lake's N-th run;
+``--run UUID`` names a run everywhere. Rows are the figures as published (the price rows and sheets'
+sha256 that priced them travel with them); the price table in force now is registered beside them
+for what a report re-prices (the what-if, ``--compare-pricing``). A local lake is read by DuckDB
+directly; an S3 lake through a pyarrow dataset over the S3 filesystem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+from costlens.errors import LakeError
+from costlens.lake.layout import JSON_COLUMNS, MANIFESTS, RENAMED, REQUEST_COLUMNS, TIME_COLUMNS, Manifest
+from costlens.lake.location import LakeLocation, LocalLake
+from costlens.money.pricing import register_prices
+from costlens.session import Session, Settings, load_prices
+from costlens.store.macros import install_macros
+from costlens.store.migrations import MIGRATIONS
+
+__all__ = ["lake_manifests", "open_lake_session"]
+
+
+def lake_manifests(lake: LakeLocation) -> list[Manifest]:
+    out = []
+    for rel in lake.list_files(MANIFESTS):
+        if not rel.endswith(".json"):
+            continue
+        try:
+            data = lake.read_bytes(rel)
+        except FileNotFoundError:
+            continue
+        out.append(Manifest.parse(data, f"{lake.uri}/{rel}"))
+    return out
+
+
+def _relation(conn: duckdb.DuckDBPyConnection, lake: LakeLocation, name: str, paths: list[str]) -> bool:
+    """Make ``name`` a view over the listed files; False when there are none."""
+    if not paths:
+        return False
+    if isinstance(lake, LocalLake):
+        listed = ", ".join("'" + lake.local_path(p).replace("'", "''") + "'" for p in paths)
+        conn.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
+        return True
+    import pyarrow.dataset as ds
+
+    fs = lake.fs  # type: ignore[attr-defined]
+    try:
+        dataset = ds.dataset([lake._key(p) for p in paths], filesystem=fs, format="parquet")  # type: ignore[attr-defined]
+    except OSError as e:
+        raise LakeError(lake._message(f"cannot open {name}", e)) from e  # type: ignore[attr-defined]
+    conn.register(f"{name}_arrow", dataset)
+    conn.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_arrow")
+    return True
+
+
+def _request_costs_sql() -> str:
+    cols = ["r.run_id"]
+    for name in REQUEST_COLUMNS:
+        if name == "price_table_sha256":
+            continue
+        view_name = RENAMED.get(name, name)
+        if name in TIME_COLUMNS:
+            expr = f"timezone('UTC', l.{name})"
+        elif name in JSON_COLUMNS:
+            expr = f"CAST(l.{name} AS JSON)"
+        else:
+            expr = f'l."{name}"'
+        cols.append(f'{expr} AS "{view_name}"')
+    cols.append("l.run_uuid")
+    cols.append("l.price_table_sha256")
+    return (
+        "CREATE OR REPLACE TEMP VIEW request_costs AS SELECT "
+        + ", ".join(cols)
+        + " FROM lake_requests l JOIN runs r ON r.run_uuid = l.run_uuid"
+    )
+
+
+_RAW_VIEWS = (
+    """CREATE OR REPLACE TEMP VIEW requests AS
+       SELECT run_id, request_id, custom_id, line_no, requested_model FROM request_costs""",
+    """CREATE OR REPLACE TEMP VIEW results AS
+       SELECT run_id, request_id, source_format, service_tier, status, http_status, error_type, error_message,
+              response_id, provider_request_id, response_model, finish_reasons, usage_source, prompt_tokens,
+              completion_tokens, total_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens,
+              reasoning_tokens, reported_cost_usd, reported_cost_source, source_line_no, created_at, priced_at
+       FROM request_costs""",
+    """CREATE OR REPLACE TEMP VIEW request_params AS
+       SELECT run_id, request_id, temperature, max_tokens, stream, top_p, frequency_penalty, presence_penalty,
+              stop, n, "user", extra_params, msg_count, messages_sha256
+       FROM request_costs""",
+    """CREATE OR REPLACE TEMP VIEW result_details AS
+       SELECT run_id, request_id, started_at, completed_at, latency_ms, ttft_ms, attempts,
+              CAST(NULL AS JSON) AS completion
+       FROM request_costs""",
+)
+
+
+@contextmanager
+def open_lake_session(settings: Settings, lake: LakeLocation) -> Iterator[Session]:
+    prices = load_prices(settings)
+    manifests = lake_manifests(lake)
+    conn = duckdb.connect(":memory:")
+    try:
+        conn.execute("SET TimeZone = 'UTC'")
+        install_macros(conn)
+        register_prices(conn, prices)
+        files = {t: [f.path for m in manifests for f in m.files_of(t)] for t in ("requests", "runs")}
+        if not _relation(conn, lake, "lake_requests", files["requests"]) or not _relation(
+            conn, lake, "lake_runs", files["runs"]
+        ):
+            raise LakeError(f"lake {lake.uri}: no published runs (costlens publish writes them)")
+        conn.execute(
+            """CREATE TEMP TABLE runs AS
+               SELECT CAST(row_number() OVER (ORDER BY started_at, run_uuid) AS INTEGER) AS run_id,
+                      name, kind, status, source_file, source_sha256, requests_file, requests_sha256, tier_mode,
+                      CAST(tags AS JSON) AS tags, command_line, costlens_version, pricing_sha256,
+                      timezone('UTC', started_at) AS started_at, timezone('UTC', finished_at) AS finished_at,
+                      lines_read, lines_stored, lines_rejected, base_url, budget_usd, simulated,
+                      CAST(run_uuid AS UUID) AS run_uuid, planned, price_table_sha256, publish_id, repriced,
+                      published_from, source_run_id
+               FROM lake_runs"""
+        )
+        conn.execute(_request_costs_sql().replace("JOIN runs r ON r.run_uuid = l.run_uuid",
+                                                  "JOIN runs r ON CAST(r.run_uuid AS VARCHAR) = l.run_uuid"))  # fmt: skip
+        for sql in _RAW_VIEWS:
+            conn.execute(sql)
+        # Reconciliations are kept in a DuckDB file, not in the lake: over a lake there are none yet.
+        for migration in MIGRATIONS:
+            if migration.name == "reconciliations":
+                for statement in migration.statements:
+                    conn.execute(statement.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
+    except duckdb.Error as e:
+        conn.close()
+        raise LakeError(f"lake {lake.uri}: cannot read it: {e}") from e
+    except BaseException:
+        conn.close()
+        raise
+    try:
+        yield Session(conn, prices, settings)
+    finally:
+        conn.close()
