@@ -9,7 +9,7 @@ DEMO_REPORT := reports/demo-report.html
 DEMO_SIM_REPORT := reports/demo-simulated-report.html
 SAMPLES := data/samples
 
-.PHONY: install demo test test-real test-reliability reliability-load check bench samples clean browser
+.PHONY: install demo test test-real test-reliability test-lake reliability-load check bench samples clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,13 @@ test-real: $(STAMP)
 # use, secrets, injection. Minutes, not seconds: its own target, run by .ci/run after make test.
 test-reliability: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m reliability tests/reliability
+
+# Lake tier (tests/lake): publish to a directory and to S3 (moto on loopback), read back by summary/report
+# --lake and by PySpark (the README recipe), kill -9 during publish, secrets. The first run installs Java
+# (apt, as root) and the `lake` extra (pyspark ~491 MB, ~1.5 min); then a fraction of a second.
+test-lake: $(STAMP)
+	bash scripts/lake_tier.sh install
+	COSTLENS_LAKE_REQUIRED=1 $(BIN)/python -m pytest -q -m lake tests/lake
 
 # RELIABILITY.md's load figures: a 200,000-request budgeted run against serve-sim and a 5M-request DB
 # (summary, report, export: time and peak RSS). About 15 minutes; not part of CI.
