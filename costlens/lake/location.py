@@ -165,6 +165,7 @@ class S3Lake(LakeLocation):
             "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             "connect_timeout": 5,
             "request_timeout": 30,
+            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=3),
         }
         if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
             options["access_key"] = env["AWS_ACCESS_KEY_ID"]
@@ -264,9 +265,9 @@ class S3Lake(LakeLocation):
 def _s3_hint(text: str) -> str | None:
     """A short reason for the S3 errors users meet; None to show the error as it is."""
     checks = (
-        (r"InvalidAccessKeyId|SignatureDoesNotMatch|ACCESS_DENIED|AccessDenied|Forbidden|403",
+        (r"InvalidAccessKeyId|SignatureDoesNotMatch|SIGNATURE_DOES_NOT_MATCH|INVALID_ACCESS_KEY_ID|ACCESS_DENIED|AccessDenied|Forbidden|403",
          "access denied: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"),
-        (r"curlCode: (6|7|28)|Couldn't connect|Could not resolve|Connection refused|timed out|Timeout",
+        (r"NETWORK_CONNECTION|curlCode: (6|7|28)|Couldn't connect|Could not connect|Could not resolve|Connection refused|timed out|Timeout",
          "cannot connect to the endpoint: check AWS_ENDPOINT_URL"),
         (r"NoSuchBucket", "the bucket does not exist"),
     )  # fmt: skip
