@@ -105,6 +105,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_report.py
 	$(BIN)/python bench/bench_run.py
 	$(BIN)/python bench/bench_pricing.py
+	$(BIN)/python bench/bench_lake.py
 	$(BIN)/python bench/bench_reconcile.py
 
 samples: $(STAMP)

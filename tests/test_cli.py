@@ -541,7 +541,7 @@ COMMANDS = list(_walk(cli))
 def test_every_command_is_walked():
     assert [" ".join(p) for p, _ in COMMANDS] == [
         "", "estimate", "export", "pricing", "pricing check", "pricing diff", "pricing import", "pricing show",
-        "pricing which", "reconcile", "replay", "report", "run", "runs", "serve-sim", "summary",
+        "pricing which", "publish", "reconcile", "replay", "report", "run", "runs", "serve-sim", "summary",
     ]  # fmt: skip
 
 
