@@ -649,7 +649,7 @@ def test_json_shape(invoke, three_days, tmp_path):
     ]  # fmt: skip
     assert data["reconciliation_id"] == 1 and data["tolerance"] == "0.01"
     assert data["selection"] == {
-        "run_ids": [], "exclude_run_ids": [], "since": None, "until": None, "models": [], "tags": {},
+        "run_ids": [], "run_uuids": [], "exclude_run_ids": [], "since": None, "until": None, "models": [], "tags": {},
         "include_simulated": False,
     }  # fmt: skip
     cell = data["cells"][0]

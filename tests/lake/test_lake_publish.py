@@ -205,7 +205,9 @@ def test_kill_9_during_publish_leaves_none_or_all_and_a_re_publish_completes_it(
         )  # fmt: skip
         proc = subprocess.Popen([*COSTLENS, "--db", str(db), "publish", "--lake", lake], cwd=ROOT,
                                 env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(rng.uniform(0.3, 2.5))
+        kill_at = time.monotonic() + rng.uniform(0.3, 2.5)  # a seeded moment, unless it finishes first
+        while proc.poll() is None and time.monotonic() < kill_at:
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         count = _reader_counts(lake, env)
