@@ -59,7 +59,9 @@ def test_two_processes_on_one_db(tmp_path, requests_file, figure):
                     "usage": {"prompt_tokens": 3, "completion_tokens": 1}}}}) + "\n", encoding="utf-8",
     )  # fmt: skip
     tried: list[str] = []
-    with sim.running_server(sim.SimConfig(latency_ms=60, seed=1)) as server:
+    # 200 requests at 2 in flight and 200 ms each: the run holds the DB for ~20 s, long enough for three
+    # other processes to start and try it on a loaded 2-core machine (at 60 ms it once finished first).
+    with sim.running_server(sim.SimConfig(latency_ms=200, seed=1)) as server:
         writer = subprocess.Popen(
             [sys.executable, "-m", "costlens", "--db", str(db), "run", str(requests_file),
              "--base-url", server.base_url, "--concurrency", "2"],
