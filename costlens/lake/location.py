@@ -55,13 +55,6 @@ class LakeLocation(ABC):
     def staging_dir(self) -> Any:
         """A context manager giving a local directory to write files in before they are placed."""
 
-    def exists(self, rel: str) -> bool:
-        try:
-            self.read_bytes(rel)
-        except FileNotFoundError:
-            return False
-        return True
-
 
 class LocalLake(LakeLocation):
     def __init__(self, root: Path) -> None:

@@ -77,7 +77,7 @@ def _request_costs_sql() -> str:
     return (
         "CREATE OR REPLACE TEMP VIEW request_costs AS SELECT "
         + ", ".join(cols)
-        + " FROM lake_requests l JOIN runs r ON r.run_uuid = l.run_uuid"
+        + " FROM lake_requests l JOIN runs r ON CAST(r.run_uuid AS VARCHAR) = l.run_uuid"
     )
 
 
@@ -126,8 +126,7 @@ def open_lake_session(settings: Settings, lake: LakeLocation) -> Iterator[Sessio
                       published_from, source_run_id
                FROM lake_runs"""
         )
-        conn.execute(_request_costs_sql().replace("JOIN runs r ON r.run_uuid = l.run_uuid",
-                                                  "JOIN runs r ON CAST(r.run_uuid AS VARCHAR) = l.run_uuid"))  # fmt: skip
+        conn.execute(_request_costs_sql())
         for sql in _RAW_VIEWS:
             conn.execute(sql)
         # Reconciliations are kept in a DuckDB file, not in the lake: over a lake there are none yet.
