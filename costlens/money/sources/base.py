@@ -14,9 +14,12 @@ What the sources share lives here, so each importer only knows its own format:
   through a float. A sheet keeps at most 9 decimal places; a value with more (float noise
   such as ``1.6150000000000001e-06`` per token) is rounded half-even and the rounding is
   *listed*, so nothing changes silently.
-* **Errors with a place.** The strict JSON loader rejects duplicate keys and NaN/Infinity
-  (which :mod:`json` accepts by default), reports syntax errors with line and column, and
-  every value error names the JSON path of the bad value (``$.data[3].pricing.prompt``).
+* **Errors with a place.** The strict JSON loader rejects duplicate keys, NaN/Infinity
+  (which :mod:`json` accepts by default) and numbers written with an exponent beyond ±1000
+  (``1e999999999999999999`` is a valid Decimal whose integer would take gigabytes, and
+  ``1e-9999999999999999999999`` is not one at all), reports syntax errors with line and column,
+  and every value error names the JSON path of the bad value (``$.data[3].pricing.prompt``).
+  A count (context window, tier size) must fit the sheet's BIGINT.
 * **One model id, one owner.** Sheets are keyed by the lower-cased model id, so when a source
   lists the same id more than once (several providers), one entry is kept and the others are
   listed as duplicates (:func:`pick_owners`).
@@ -29,7 +32,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol, TypeVar
 
@@ -45,6 +48,8 @@ from costlens.money.pricing import (
 __all__ = [
     "COLUMNS",
     "json_type",
+    "MAX_COUNT",
+    "MAX_EXPONENT",
     "MAX_PLACES",
     "PRICE_LIMIT",
     "SERVICE_TIERS",
@@ -58,6 +63,7 @@ __all__ = [
     "format_decimal",
     "json_path",
     "load_json",
+    "model_id",
     "narrow_providers",
     "optional_count",
     "optional_number",
@@ -77,6 +83,10 @@ _QUANTUM: Final = Decimal(1).scaleb(-MAX_PLACES)
 # rounding itself (6 integer digits + 9 places, with room to spare).
 _ROUNDING: Final = Context(prec=40, rounding=ROUND_HALF_EVEN)
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The largest count a sheet holds (its context_window and min_prompt_tokens are BIGINT).
+MAX_COUNT: Final = 2**63 - 1
+MAX_EXPONENT: Final = 1000
+_EXPONENT: Final = re.compile(r"[eE][+-]?0*(\d+)$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,6 +268,23 @@ class _NonFinite:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class _OutOfRange:
+    """Stands in for a number with an exponent beyond ±MAX_EXPONENT, until the loader names where."""
+
+    text: str
+
+
+def _number(text: str) -> Decimal | _OutOfRange:
+    exponent = _EXPONENT.search(text)
+    if exponent is not None and (len(exponent[1]) > 4 or int(exponent[1]) > MAX_EXPONENT):
+        return _OutOfRange(text)
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the exponent check admits only valid decimals
+        return _OutOfRange(text)
+
+
 def _object_from_pairs(pairs: list[tuple[str, Any]]) -> _Object:
     obj = _Object()
     for key, value in pairs:
@@ -302,7 +329,7 @@ def load_json(path: Path) -> tuple[Any, str]:
     try:
         data = json.loads(
             text,
-            parse_float=Decimal,
+            parse_float=_number,
             parse_int=Decimal,
             parse_constant=_NonFinite,
             object_pairs_hook=_object_from_pairs,
@@ -318,6 +345,11 @@ def load_json(path: Path) -> tuple[Any, str]:
         if isinstance(value, _NonFinite):
             raise value_error(
                 json_path(*where), f"{value.text} is not allowed (numbers must be finite)", file
+            )
+        if isinstance(value, _OutOfRange):
+            shown = value.text if len(value.text) <= 40 else value.text[:20] + "..." + value.text[-12:]
+            raise value_error(
+                json_path(*where), f"{shown} is out of range (an exponent beyond ±{MAX_EXPONENT})", file
             )
     return data, digest
 
@@ -385,6 +417,14 @@ def pick_owners(
     return [entry for _, entry in kept], listed
 
 
+def model_id(text: str, path: str, file: str | None) -> str:
+    """A model id as a sheet keys it: the sheet reader strips its cells, so an id that is empty or
+    has spaces around it would become another id (or none) there; such an id is an error."""
+    if not text.strip() or text != text.strip():
+        raise value_error(path, f"model id {text!r} is empty or has spaces around it", file)
+    return text
+
+
 def expect_object(value: Any, path: str, file: str | None, what: str = "an object") -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise value_error(path, f"expected {what}, got {json_type(value)}", file)
@@ -402,12 +442,17 @@ def optional_number(obj: Mapping[str, Any], key: str, path: str, file: str | Non
 
 
 def optional_count(obj: Mapping[str, Any], key: str, path: str, file: str | None) -> int | None:
-    """A token count such as a context window: a whole number >= 0 (``null``/absent -> None)."""
+    """A token count such as a context window: a whole number from 0 to ``MAX_COUNT``
+    (``null``/absent -> None)."""
     value = optional_number(obj, key, path, file)
     if value is None:
         return None
     if value != value.to_integral_value() or value < 0:
         raise value_error(path, f"expected a whole number >= 0, got {value}", file)
+    if value > MAX_COUNT:  # checked before int(): 1e1000 is a 1,001-digit integer
+        raise value_error(
+            path, f"is {value}, above the largest count a price sheet holds ({MAX_COUNT})", file
+        )
     return int(value)
 
 

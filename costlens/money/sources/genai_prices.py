@@ -277,6 +277,8 @@ def _price_dict(model_price: Any) -> dict[str, Any]:
 
 def _convert_model(gt: Any, provider: Any, model: Any, label: str) -> _Converted:
     provider_id, model_id = str(provider.id), str(model.id)
+    if not model_id.strip() or model_id != model_id.strip():  # the sheet reader strips its cells
+        raise _Skip(f"model id {model_id!r} is empty or has spaces around it: a price sheet cannot key it")
     listed: list[Listed] = []
     raw_entries = (
         model.prices if isinstance(model.prices, list) else [gt.ConditionalPrice(prices=model.prices)]

@@ -55,6 +55,7 @@ from costlens.money.sources.base import (
     expect_object,
     json_path,
     load_json,
+    model_id,
     narrow_providers,
     optional_count,
     optional_number,
@@ -75,11 +76,13 @@ _BASE_FIELDS: Final[Mapping[str, str]] = {
 }
 _FIELDS: Final = tuple(dict.fromkeys(_BASE_FIELDS.values()))
 _TIERS: Final[Mapping[str, ServiceTier]] = {"batches": "batch", "flex": "flex", "priority": "priority"}
-# Longest base first, so ..._cost_above_1hr is not read as ..._cost + a stray suffix.
+# Longest base first, so ..._cost_above_1hr is not read as ..._cost + a stray suffix. A cliff has at
+# most 15 digits (N * 1000 + 1 must fit the sheet's BIGINT); a longer one is a key costlens does not
+# meter, listed as omitted.
 _KEY: Final = re.compile(
     "^(?P<base>"
     + "|".join(re.escape(b) for b in sorted(_BASE_FIELDS, key=len, reverse=True))
-    + r")(?:_above_(?P<k1>\d+)k_tokens)?(?:_(?P<tier>batches|flex|priority))?(?:_above_(?P<k2>\d+)k_tokens)?$"
+    + r")(?:_above_(?P<k1>\d{1,15})k_tokens)?(?:_(?P<tier>batches|flex|priority))?(?:_above_(?P<k2>\d{1,15})k_tokens)?$"
 )
 
 
@@ -124,6 +127,7 @@ class LitellmImporter:
             if key == "sample_spec":
                 continue
             path = json_path(key)
+            model_id(key, path, name)
             obj = expect_object(value, path, name)
             provider = obj.get("litellm_provider")
             if provider is not None and not isinstance(provider, str):

@@ -35,12 +35,14 @@ from typing import Any, Final
 
 from costlens.errors import ConfigError
 from costlens.money.sources.base import (
+    MAX_COUNT,
     ImportResult,
     Listed,
     SheetRow,
     expect_object,
     json_path,
     load_json,
+    model_id,
     narrow_providers,
     optional_count,
     optional_number,
@@ -87,13 +89,10 @@ class ModelsDevImporter:
         for provider_id, provider in top.items():
             obj = expect_object(provider, json_path(provider_id), name)
             models = expect_object(obj.get("models"), json_path(provider_id, "models"), name)
-            for model_id, model in models.items():
+            for key, model in models.items():
+                path = json_path(provider_id, "models", key)
                 entries.append(
-                    _Entry(
-                        provider_id,
-                        model_id,
-                        expect_object(model, json_path(provider_id, "models", model_id), name),
-                    )
+                    _Entry(provider_id, model_id(key, path, name), expect_object(model, path, name))
                 )
         wanted = narrow_providers(providers, list(top), source="models-dev")
         kept, listed = pick_owners(
@@ -172,6 +171,12 @@ def _rows(entry: _Entry, label: str, file: str, listed: list[Listed]) -> list[Sh
             if size is None:
                 raise value_error(
                     json_path(*base, "cost", "tiers", n, "tier", "size"), "missing tier size", file
+                )
+            if size >= MAX_COUNT:  # the row starts at size + 1, a BIGINT in the sheet
+                raise value_error(
+                    json_path(*base, "cost", "tiers", n, "tier", "size"),
+                    f"tier size {size} leaves no prompt size above it that a sheet can hold",
+                    file,
                 )
             level_prices.append((size + 1, prices(tier, "tiers", n)))
     elif cost.get("context_over_200k") is not None:

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
 from costlens.errors import ConfigError
 from costlens.money.sources.base import (
+    MAX_EXPONENT,
     ImportResult,
     Listed,
     SheetRow,
@@ -44,6 +45,7 @@ from costlens.money.sources.base import (
     price_cell,
     value_error,
 )
+from costlens.money.sources.base import model_id as check_id  # (model_id is a local name here)
 
 __all__ = ["OpenRouterImporter"]
 
@@ -90,6 +92,7 @@ class OpenRouterImporter:
             id_path = json_path("data", i, "id")
             if not isinstance(model_id, str) or not model_id.strip():
                 raise value_error(id_path, "expected a non-empty string id", name)
+            check_id(model_id, id_path, name)
             earlier = seen.get(model_id.lower())
             if earlier is not None:
                 raise value_error(id_path, f"duplicate id {model_id!r} (also {earlier})", name)
@@ -131,7 +134,15 @@ def _decimal(value: Any, path: str, file: str) -> Decimal | None:
             else "a value"
         )
         raise value_error(path, f'expected a decimal string such as "0.0000025", got {shown}', file)
-    return Decimal(value.strip())
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:  # an exponent beyond what Decimal reads (1e-9999999999999999999999)
+        number = None
+    exponent = None if number is None else number.as_tuple().exponent
+    if not isinstance(exponent, int) or abs(exponent) > MAX_EXPONENT:
+        shown = value if len(value) <= 40 else value[:20] + "..." + value[-12:]
+        raise value_error(path, f"{shown!r} is out of range (an exponent beyond ±{MAX_EXPONENT})", file)
+    return number
 
 
 def _row(

@@ -41,8 +41,11 @@ __all__ = ["AnthropicCostReader", "cents_to_usd"]
 
 
 def cents_to_usd(cents: Decimal) -> Decimal:
-    """``Decimal("123.45")`` cents -> ``Decimal("1.2345")`` USD, exactly (the exponent moves by 2)."""
-    return cents.scaleb(-2)
+    """``Decimal("123.45")`` cents -> ``Decimal("1.2345")`` USD, exactly (the exponent moves by 2;
+    ``scaleb`` would round to the context's 28 digits)."""
+    sign, digits, exponent = cents.as_tuple()
+    assert isinstance(exponent, int)  # decimal_text admits finite values only
+    return Decimal((sign, digits, exponent - 2))
 
 
 class AnthropicCostReader:
@@ -119,7 +122,7 @@ class AnthropicCostReader:
                         model=model,
                         unattributed=unattributed,
                         tier=anthropic_tier(optional_text(result, "service_tier", path, file)),
-                        cost_usd=usd(cost),
+                        cost_usd=usd(cost, f"{path}.amount", file),
                     )
                 )
         return ExportRead(rows=tuple(rows), buckets=len(windows), windows=tuple(windows))

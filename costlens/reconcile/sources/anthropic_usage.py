@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Final
 
 from costlens.reconcile.sources.base import (
+    MAX_COUNT,
     BucketRow,
     Document,
     ExportRead,
@@ -84,13 +85,21 @@ class AnthropicUsageReader:
                             count_field(parts, name, f"{path}.cache_creation", file, required=False) or 0
                         )
                 assert uncached is not None
+                total = uncached + writes + read
+                if total > MAX_COUNT:  # each part fits a BIGINT, their sum need not
+                    raise bad(
+                        path,
+                        f"input tokens {total} (uncached + cache writes + cache reads) are above the largest "
+                        f"count costlens stores ({MAX_COUNT})",
+                        file,
+                    )
                 rows.append(
                     BucketRow(
                         path=path,
                         day=day,
                         model=optional_text(result, "model", path, file),
                         tier=anthropic_tier(optional_text(result, "service_tier", path, file)),
-                        input_tokens=uncached + writes + read,
+                        input_tokens=total,
                         cached_tokens=read,
                         cache_write_tokens=writes,
                         output_tokens=count_field(result, "output_tokens", path, file),

@@ -17,6 +17,10 @@ What the readers share lives here, so each one only knows its own format:
   money string is parsed as a decimal from its text.
 * **Errors with a place.** Every error names the file and the JSON path of the bad value
   (``$.data[3].results[0].amount.value``), or ``file:line`` for CSV, and the reason.
+* **Figures the store holds.** A count is a whole number up to a BIGINT (2^63 - 1); an amount's
+  magnitude is below ``MAX_USD`` (USD 10^15, no bill's), so the sum of any export's amounts fits
+  the store's DECIMAL(38,15) and a cell cannot overflow; a number whose exponent is beyond
+  ±1000 is refused by the loader (``1e999999999999999999`` would cost gigabytes as an integer).
 * **UTC days.** A bucket must lie inside one UTC day (``[00:00, 24:00)``, end exclusive); finer
   buckets (1h, 1m) are added up to their day, and every day an export covers must be covered
   whole (so costlens's side of a day is the whole day too).
@@ -40,6 +44,7 @@ from costlens.errors import InputError, PricingError
 from costlens.money.sources.base import json_path, json_type, load_json
 
 __all__ = [
+    "MAX_USD",
     "MEASURES",
     "MONEY_PLACES",
     "ONE_DAY",
@@ -87,6 +92,11 @@ MONEY_PLACES: Final = 15
 _QUANTUM: Final = Decimal(1).scaleb(-MONEY_PLACES)
 _CONTEXT: Final = Context(prec=60, rounding=ROUND_HALF_EVEN)
 _DECIMAL_TEXT: Final = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# An exponent of 1000 or more somewhere in the bytes (a JSON number has a digit before its "e"): the
+# strict loader decides (it refuses numbers beyond the range it reads, with their path); a string
+# holding such text only costs the slow path.
+_BIG_EXPONENT: Final = re.compile(rb"\d[eE][+-]?0*[1-9]\d{3}")
+MAX_USD: Final = Decimal(10) ** 15
 ONE_DAY: Final = timedelta(days=1)
 
 
@@ -231,6 +241,8 @@ def _quick_json(raw: bytes) -> Any:
         nonlocal suspicious
         suspicious = True
 
+    if _BIG_EXPONENT.search(raw):
+        return _ASK_THE_STRICT_LOADER
     try:
         data = json.loads(
             raw.decode("utf-8-sig"),
@@ -239,7 +251,7 @@ def _quick_json(raw: bytes) -> Any:
             parse_constant=constant,
             object_pairs_hook=pairs,
         )
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except (UnicodeDecodeError, ValueError, RecursionError, ArithmeticError):
         return _ASK_THE_STRICT_LOADER
     return _ASK_THE_STRICT_LOADER if suspicious else data
 
@@ -305,8 +317,13 @@ def decimal_text(text: str, path: str, file: str, line: int | None = None) -> De
         raise bad(path, f"expected a decimal number, got {text!r}", file, line) from e
 
 
-def usd(value: Decimal) -> Decimal:
-    """A USD amount as stored (DECIMAL(38,15)): exact, or rounded half-even beyond 15 places."""
+def usd(value: Decimal, path: str, file: str, line: int | None = None) -> Decimal:
+    """A USD amount as stored (DECIMAL(38,15)): exact, or rounded half-even beyond 15 places; an
+    amount of ``MAX_USD`` or more (either sign) is an error."""
+    if not value.is_finite() or value.copy_abs() >= MAX_USD:  # (copy_abs: abs() can overflow)
+        raise bad(
+            path, f"is {value} USD, beyond the largest amount costlens compares (below 10^15)", file, line
+        )
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -MONEY_PLACES:
         return value.quantize(_QUANTUM, context=_CONTEXT)
@@ -340,7 +357,12 @@ def parse_instant(
         if not naive_is_utc:
             raise bad(path, f"{text!r} has no time zone (expected ...Z or an offset)", file, line)
         return value
-    return value.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError as e:  # 9999-12-31T23:00:00-05:00 is in the year 10000 in UTC
+        raise bad(
+            path, f"{text!r} is out of range (in UTC it is not within the years 1 to 9999)", file, line
+        ) from e
 
 
 def rfc3339_field(obj: Mapping[str, Any], key: str, path: str, file: str) -> datetime:
@@ -362,7 +384,8 @@ def day_of_window(start: datetime, end: datetime, path: str, file: str) -> date:
     if end <= start:
         raise bad(path, f"bucket ends ({_stamp(end)}) before it starts ({_stamp(start)})", file)
     day = start.date()
-    if end > datetime.combine(day, datetime.min.time()) + ONE_DAY:
+    # (end - midnight, not midnight + 1 day: the day after 9999-12-31 is beyond datetime's range)
+    if end - datetime.combine(day, datetime.min.time()) > ONE_DAY:
         raise bad(
             path,
             f"bucket {_stamp(start)}..{_stamp(end)} is not within one UTC day "

@@ -132,7 +132,9 @@ def _row(fields: Mapping[str, Any], where: str, line: int | None, file: str) -> 
 
     def text(key: str) -> str | None:
         value = fields.get(key)
-        return None if value is None else str(value).strip() or None
+        if value is not None and not isinstance(value, str):  # a JSON row's number, list or object
+            raise bad(place(key), f"expected a string or null, got {json_type(value)}", file, line)
+        return None if value is None else value.strip() or None
 
     request_id = present("request_id")
     if not isinstance(request_id, str):
@@ -157,6 +159,6 @@ def _row(fields: Mapping[str, Any], where: str, line: int | None, file: str) -> 
         requests=0 if status in _FAILED else 1,
         input_tokens=count("prompt_tokens"),
         output_tokens=count("completion_tokens"),
-        cost_usd=usd(spend),
+        cost_usd=usd(spend, place("spend"), file, line),
     )
     return row, request_id

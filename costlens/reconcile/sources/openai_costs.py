@@ -143,6 +143,12 @@ class OpenAICostsReader:
                     if model is None:
                         unattributed = f"line item {line_item!r}"
                 rows.append(
-                    BucketRow(path=path, day=day, model=model, unattributed=unattributed, cost_usd=usd(cost))
+                    BucketRow(
+                        path=path,
+                        day=day,
+                        model=model,
+                        unattributed=unattributed,
+                        cost_usd=usd(cost, f"{path}.amount.value", file),
+                    )
                 )
         return ExportRead(rows=tuple(rows), buckets=len(windows), windows=tuple(windows))
