@@ -815,3 +815,27 @@ def test_source_option_reads_every_file_as_that_kind(invoke, three_days, tmp_pat
         "Read u.json as openai-usage (--source)"
         in invoke("reconcile", usage, "--source", "openai-usage").stdout
     )
+
+
+def test_reconcile_over_a_lake_gives_the_cells_of_the_db_and_stores_nothing(invoke, three_days, tmp_path):
+    """--lake: the same cells, verdicts and totals as over the DB the runs were published from; the
+    reconciliation is not stored (the lake holds runs only), and the output says so."""
+    three_days(skip_days=(1,))
+    three_days()  # a second run: the lake's runs come from two publishes' worth of rows
+    lake = tmp_path / "lake"
+    assert invoke("publish", "--lake", lake).exit_code == 0
+    usage = write_json(tmp_path / "u.json", openai_page({d: [usage_result(MINI, 4)] for d in range(3)}))
+    costs = write_json(tmp_path / "c.json", openai_page({d: mini_costs(input_usd="0.18") for d in range(3)}))
+    for args in ((), ("--since", "2025-08-02"), ("--model", MINI, "--tolerance", "5%")):
+        db_code, db = reconcile_json(invoke, "reconcile", usage, costs, *args)
+        lake_code, over_lake = reconcile_json(invoke, "reconcile", usage, costs, *args, "--lake", lake)
+        assert (lake_code, db_code) == (5, 5)
+        assert over_lake["reconciliation_id"] is None and isinstance(db["reconciliation_id"], int)
+        for key in ("status", "tolerance", "selection", "period", "inputs", "verdicts", "totals", "cells"):
+            assert over_lake[key] == db[key], key
+        assert not_ok(over_lake)  # the cells compared hold differences, so equality says something
+    text = invoke("reconcile", usage, costs, "--lake", lake)
+    assert text.exit_code == 5
+    assert text.stdout.splitlines()[-1].startswith("Reconciliation (not stored): ")
+    # The DB holds the three DB reconciliations above, none of the lake's.
+    assert reconcile_json(invoke, "reconcile", usage, costs)[1]["reconciliation_id"] == 4

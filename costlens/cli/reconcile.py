@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 
-from costlens.cli.common import EXIT_RECONCILE_DIFF, State, money, redacted_command_line, selection_options
+from costlens.cli.common import (
+    EXIT_RECONCILE_DIFF,
+    State,
+    lake_option,
+    money,
+    open_reader,
+    redacted_command_line,
+    selection_options,
+)
 from costlens.cli.tables import Column, Table, print_line
 from costlens.money.filters import Filters
 from costlens.reconcile import (
@@ -22,7 +30,6 @@ from costlens.reconcile import (
     reconcile,
 )
 from costlens.reconcile.records import COUNT_MEASURES
-from costlens.session import open_session
 
 CELL_COLUMNS = (
     Column("day", align="left"),
@@ -135,7 +142,11 @@ def print_reconciliation(result: Reconciliation, *, only_differences: bool) -> N
             f"{runs:,} simulated runs ({requests:,} requests) left out (--include-simulated counts them)."
         )
     counts = result.verdict_counts()
-    stored = f"Reconciliation {result.reconciliation_id}: " if result.reconciliation_id is not None else ""
+    stored = (
+        f"Reconciliation {result.reconciliation_id}: "
+        if result.reconciliation_id is not None
+        else "Reconciliation (not stored): "
+    )
     total = len(result.cell_rows)
     if result.status == "ok":
         print_line(f"{stored}all {total:,} cells agree within the tolerance.")
@@ -171,6 +182,7 @@ def print_reconciliation(result: Reconciliation, *, only_differences: bool) -> N
     "(counts then agree only when equal), or N% of the provider's figure on every figure.",
 )
 @click.option("--only-differences", is_flag=True, help="Print only the cells beyond the tolerance.")
+@lake_option
 @click.option(
     "--json",
     "as_json",
@@ -185,23 +197,26 @@ def reconcile_command(
     filters: Filters,
     tolerance_text: str,
     only_differences: bool,
+    lake_uri: str | None,
     as_json: bool,
 ) -> None:
     """Compare provider usage and cost exports (FILE...: OpenAI usage/costs pages, Anthropic usage/cost
     report pages, a LiteLLM spend log) with the selected requests, per UTC day x model x tier.
 
     Each cell gets a verdict (ok, differs, missing in costlens, missing at provider) and, when it
-    differs, the likely cause. The reconciliation is stored in the database. Exit 0 when every
+    differs, the likely cause. The reconciliation is stored in the database (with --lake it is
+    compared over the lake and not stored: the lake holds published runs only). Exit 0 when every
     cell agrees within --tolerance, 5 when some do not."""
     tolerance = parse_tolerance(tolerance_text)
     exports = read_exports(files, source)  # every file read and checked before the database is opened
-    with open_session(state.settings) as session:
+    with open_reader(state, lake_uri) as session:
         result = reconcile(
             session,
             exports,
             filters=filters,
             tolerance=tolerance,
             command_line=redacted_command_line(sys.argv[1:]),
+            store=not lake_uri,
         )
     if as_json:
         click.echo(dump_json(result))
