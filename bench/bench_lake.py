@@ -7,14 +7,17 @@ load, DuckDB open), so the ratio is what a user waits for:
   script that opens the same session and runs one `COPY (<the publish query>) TO 'file.parquet'`;
 - summary: `costlens summary --lake DIR --json` against `costlens --db DB summary --json`, with
   peak RSS of each (GNU time).
-Prints one JSON object per figure. `make bench` runs it at 1,000,000 requests; `--lines 10000000`
-is the issue's size (about 40 minutes on 2 cores, most of it building the DB).
+Prints one JSON object per figure, with the peak RSS of each side and the load average (1 min)
+before and after the figure's runs, since the machine may be shared. `make bench` runs it at
+1,000,000 requests; `--lines 10000000` is the issue's size (about 40 minutes on 2 cores, most of it
+generating the file and building the DB; `--clean` then deletes the DB, lake and file).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -46,10 +49,15 @@ def timed(args: list[str]) -> tuple[float, int]:
     return elapsed, int(last.split("=", 1)[1]) * 1024
 
 
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--clean", action="store_true", help="delete the generated file, DB and lake afterwards")
     a = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     source = OUT / f"lake_batch_{a.lines}.jsonl"
@@ -63,18 +71,23 @@ def main() -> None:
     py = sys.executable
     publish, bare = [], []
     lake = OUT / f"lake_{a.lines}_dir"
+    load_before = load()
     for i in range(a.repeat):
         shutil.rmtree(lake, ignore_errors=True)
-        publish.append(timed([py, "-m", "costlens", "--db", str(db), "publish", "--lake", str(lake)])[0])
+        publish.append(timed([py, "-m", "costlens", "--db", str(db), "publish", "--lake", str(lake)]))
         target = OUT / f"lake_bare_{i}.parquet"
-        bare.append(timed([py, "-c", BARE_COPY, str(db), str(target)])[0])
+        bare.append(timed([py, "-c", BARE_COPY, str(db), str(target)]))
         target.unlink()
-    p, b = statistics.median(publish), statistics.median(bare)
+    p, b = statistics.median(t for t, _ in publish), statistics.median(t for t, _ in bare)
     print(json.dumps({"figure": "publish vs bare COPY", "rows": a.lines, "publish_s": round(p, 2),
                       "bare_copy_s": round(b, 2), "publish_rows_per_s": round(a.lines / p),
                       "bare_rows_per_s": round(a.lines / b), "ratio": round(p / b, 3),
-                      "runs": {"publish": [round(x, 2) for x in publish], "bare": [round(x, 2) for x in bare]}}))  # fmt: skip
+                      "publish_peak_rss_mb": max(r for _, r in publish) // 2**20,
+                      "bare_peak_rss_mb": max(r for _, r in bare) // 2**20,
+                      "runs": {"publish": [round(t, 2) for t, _ in publish], "bare": [round(t, 2) for t, _ in bare]},
+                      "load_1min": [load_before, load()]}), flush=True)  # fmt: skip
     over_lake, over_db = [], []
+    load_before = load()
     for _ in range(a.repeat):
         over_lake.append(timed([py, "-m", "costlens", "summary", "--lake", str(lake), "--json"]))
         over_db.append(timed([py, "-m", "costlens", "--db", str(db), "summary", "--json"]))
@@ -82,7 +95,13 @@ def main() -> None:
     print(json.dumps({"figure": "summary --lake vs --db", "rows": a.lines, "lake_s": round(lt, 2),
                       "db_s": round(dt, 2), "ratio": round(lt / dt, 3),
                       "lake_peak_rss_mb": max(r for _, r in over_lake) // 2**20,
-                      "db_peak_rss_mb": max(r for _, r in over_db) // 2**20}))  # fmt: skip
+                      "db_peak_rss_mb": max(r for _, r in over_db) // 2**20,
+                      "runs": {"lake": [round(t, 2) for t, _ in over_lake], "db": [round(t, 2) for t, _ in over_db]},
+                      "load_1min": [load_before, load()]}), flush=True)  # fmt: skip
+    if a.clean:
+        shutil.rmtree(lake, ignore_errors=True)
+        for path in (db, db.with_name(db.name + ".wal"), source):
+            path.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

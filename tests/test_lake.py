@@ -4,13 +4,17 @@ file, runs of many databases side by side, atomic and idempotent publishes, and 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from costlens.lake.layout import Manifest
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "data" / "samples"
 OPENAI = SAMPLES / "openai_batch_output_gpt-4o-mini.jsonl"
 OPENAI_REQUESTS = SAMPLES / "batch_input_gpt-4o-mini.jsonl"
 ANTHROPIC = SAMPLES / "anthropic_batch_results_claude-3-5-haiku.jsonl"
@@ -174,3 +178,69 @@ def test_lake_errors_are_one_line(invoke, two_runs, tmp_path):
         assert result.exit_code == 2, (args, result.stderr)
         assert result.stderr.count("costlens: error:") == 1 and text in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+# A publish attempt in its own process: it takes a staging directory, writes a half file in it, then
+# dies there by SIGKILL ("die") or waits for stdin to close ("live"). argv: lake URI, mode, host name
+# it runs as ("-" = this one's: another machine sharing the lake otherwise).
+ATTEMPT = """
+import os, signal, socket, sys
+if sys.argv[3] != "-":
+    socket.gethostname = lambda: sys.argv[3]
+from costlens.lake.location import open_location
+with open_location(sys.argv[1]).staging_dir() as staging:
+    (staging / "requests").mkdir()
+    (staging / "requests" / "part-0.parquet").write_bytes(b"PAR1 half")
+    print(staging, flush=True)
+    if sys.argv[2] == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    sys.stdin.read()
+"""
+
+
+def _attempt(uri: str, mode: str, host: str, env: dict[str, str]) -> tuple[subprocess.Popen[str], Path]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ATTEMPT, uri, mode, host], cwd=ROOT, env=env, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    staging = Path(proc.stdout.readline().strip())
+    if mode == "die":
+        proc.wait()
+    assert staging.is_dir()
+    return proc, staging
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_staging_left_by_dead_attempts_is_removed_and_live_attempts_keep_theirs(
+    where, invoke, two_runs, tmp_path, monkeypatch
+):
+    from costlens.lake.location import open_location
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))  # where an S3 lake stages; children inherit it
+    monkeypatch.setattr("tempfile.tempdir", None)
+    env = {**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_EC2_METADATA_DISABLED": "true"}
+    uri = str(tmp_path / "lake") if where == "local" else "s3://no-bucket/lake"
+    dead_here = _attempt(uri, "die", "-", env)[1]
+    live, live_here = _attempt(uri, "live", "-", env)
+    fresh_elsewhere = _attempt(uri, "die", "other-machine", env)[1]
+    old_elsewhere = _attempt(uri, "die", "other-machine", env)[1]
+    day_ago = old_elsewhere.stat().st_mtime - 25 * 3600
+    os.utime(old_elsewhere, (day_ago, day_ago))
+    try:
+        if where == "local":  # the sweep is part of every publish
+            assert invoke("publish", "--lake", uri).exit_code == 0
+        else:  # no S3 server here: the same sweep, called as publish calls it
+            open_location(uri, env).remove_dead_staging()
+        assert not dead_here.exists(), "its process is gone: nobody will finish it"
+        assert not old_elsewhere.exists(), "another host's, untouched for 25 hours"
+        assert (live_here / "requests" / "part-0.parquet").exists(), "a live attempt is never touched"
+        assert fresh_elsewhere.is_dir(), "another host's may be alive: kept until it is a day old"
+    finally:
+        live.communicate("")
+    assert live.returncode == 0 and not live_here.exists(), "the live attempt finished and cleaned up"
+    if where == "local":
+        db = json.loads(invoke("summary", "--json").stdout)
+        assert json.loads(invoke("summary", "--json", "--lake", uri).stdout) == db

@@ -15,6 +15,7 @@ switches every reader from the old files to the new ones at once.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,17 @@ TIME_COLUMNS = (
     "completed_at",
 )
 JSON_COLUMNS = ("stop", "extra_params")
+# What a manifest may list: a Parquet file of one of the tables, named with these characters only
+# (days, run UUIDs and publish ids need no others), never outside the lake.
+_FILE_PATH = re.compile(r"(requests|runs|prices)/[A-Za-z0-9=._/-]+\.parquet")
+
+
+def _count(value: object) -> int:
+    """A manifest's row or byte count: a whole number from 0 to 2^63 - 1 (what Parquet and the
+    readers hold)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ValueError(f"expected a count from 0 to 2^63 - 1, got {str(value)[:40]}")
+    return value
 
 
 def manifest_path(run_uuid: str) -> str:
@@ -127,17 +139,17 @@ class Manifest:
                     f"({LAKE_SCHEMA_VERSION}): upgrade costlens"
                 )
             files = tuple(
-                LakeFile(str(f["table"]), str(f["path"]), int(f["rows"]), int(f["bytes"]))
+                LakeFile(str(f["table"]), str(f["path"]), _count(f["rows"]), _count(f["bytes"]))
                 for f in doc["files"]
             )
             for f in files:
-                if f.table not in TABLES or ".." in f.path.split("/") or f.path.startswith("/"):
+                if f.table not in TABLES or not _FILE_PATH.fullmatch(f.path) or ".." in f.path.split("/"):
                     raise LakeError(f"{where}: manifest lists an unexpected file {f.path!r}")
             return cls(
                 run_uuid=str(doc["run_uuid"]),
                 publish_id=str(doc["publish_id"]),
                 files=files,
-                rows=int(doc["rows"]),
+                rows=_count(doc["rows"]),
                 price_table_sha256=str(doc["price_table_sha256"]),
                 published_at=str(doc["published_at"]),
                 repriced=bool(doc.get("repriced", False)),
@@ -146,5 +158,6 @@ class Manifest:
             )
         except LakeError:
             raise
-        except (ValueError, KeyError, TypeError) as e:
-            raise LakeError(f"{where}: not a costlens manifest ({type(e).__name__}: {e})") from e
+        except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError) as e:
+            detail = str(e)[:200]
+            raise LakeError(f"{where}: not a costlens manifest ({type(e).__name__}: {detail})") from e

@@ -7,16 +7,30 @@ an object appears whole when its PUT (or multipart upload) completes. The endpoi
 ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``), credentials from the standard AWS variables;
 none of them is stored, printed or written to the lake, and any error text that carries one has it
 replaced by ``***``.
+
+Files are written in a local staging directory before they are placed: inside the lake under
+``_staging/`` for a local lake (so placing is a rename), in the temporary directory for S3. Its name
+records its owner (``<id>.<pid>.<process start>.<host>``), given at creation, so a publish killed
+with ``kill -9`` is recognisable later without any lock: a publish removes a staging directory left
+by a process of this host that is gone (same pid and start time no longer running), or one of
+another host (or of an unknown owner) last changed more than 24 hours ago; a live attempt's
+directory, here or on another machine sharing a directory lake, is never touched.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import socket
+import tempfile
+import time
 import urllib.parse
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +39,9 @@ from costlens.errors import ConfigError, LakeError
 __all__ = ["LakeLocation", "LocalLake", "S3Lake", "open_location"]
 
 _SECRET_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+# A staging directory of another host cannot be checked for a live owner; no publish runs this long.
+STAGING_MAX_AGE_S = 24 * 3600
+S3_STAGING_PREFIX = "costlens-publish-"
 
 
 class LakeLocation(ABC):
@@ -52,8 +69,16 @@ class LakeLocation(ABC):
         """Remove a file; one already gone is not an error."""
 
     @abstractmethod
-    def staging_dir(self) -> Any:
-        """A context manager giving a local directory to write files in before they are placed."""
+    def check_reachable(self) -> None:
+        """Fail early, with one clear line, when the lake cannot be reached or written."""
+
+    @abstractmethod
+    def staging_dir(self) -> AbstractContextManager[Path]:
+        """A local directory to write files in before they are placed, removed on leaving."""
+
+    @abstractmethod
+    def remove_dead_staging(self) -> list[Path]:
+        """Remove the staging directories of attempts that died (module docstring); the ones removed."""
 
 
 class LocalLake(LakeLocation):
@@ -112,21 +137,21 @@ class LocalLake(LakeLocation):
         except OSError as e:
             raise LakeError(f"lake {self.uri}: cannot delete {rel}: {e.strerror or e}") from e
 
-    @contextmanager
-    def staging_dir(self) -> Iterator[Path]:
-        """Inside the lake (same disk, so placing a file is a rename), under ``_staging/``."""
-        import shutil
-        import uuid
-
-        path = self.root / "_staging" / uuid.uuid4().hex
+    def check_reachable(self) -> None:
+        """The lake's directory exists or can be created, and is a directory."""
         try:
-            path.mkdir(parents=True)
+            self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise LakeError(f"lake {self.uri}: cannot write there: {e.strerror or e}") from e
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
+            raise LakeError(f"lake {self.uri}: cannot create the lake directory: {e.strerror or e}") from e
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise LakeError(f"lake {self.uri}: cannot write there: permission denied")
+
+    def staging_dir(self) -> AbstractContextManager[Path]:
+        """Inside the lake (same disk, so placing a file is a rename), under ``_staging/``."""
+        return _staging(self.root / "_staging", "", self.uri, mode=0o777)  # others may sweep it
+
+    def remove_dead_staging(self) -> list[Path]:
+        return _remove_dead(self.root / "_staging", "")
 
     def local_path(self, rel: str) -> str:
         return str(self._path(rel))
@@ -236,12 +261,12 @@ class S3Lake(LakeLocation):
                 return
             raise LakeError(self._message(f"cannot delete {rel}", e)) from e
 
-    @contextmanager
-    def staging_dir(self) -> Iterator[Path]:
-        import tempfile
+    def staging_dir(self) -> AbstractContextManager[Path]:
+        """In the temporary directory (``TMPDIR``): each file is uploaded from there."""
+        return _staging(Path(tempfile.gettempdir()), S3_STAGING_PREFIX, self.uri, mode=0o700)
 
-        with tempfile.TemporaryDirectory(prefix="costlens-publish-") as tmp:
-            yield Path(tmp)
+    def remove_dead_staging(self) -> list[Path]:
+        return _remove_dead(Path(tempfile.gettempdir()), S3_STAGING_PREFIX)
 
     def check_reachable(self) -> None:
         """Fail early, with one clear line, when the bucket cannot be reached or read."""
@@ -253,6 +278,93 @@ class S3Lake(LakeLocation):
             raise LakeError(self._message("cannot reach the bucket", e)) from e
         if info.type == pafs.FileType.NotFound:
             raise LakeError(f"lake {self.uri}: bucket {self.bucket!r} does not exist (create it first)")
+
+
+@dataclass(frozen=True)
+class _Owner:
+    pid: int
+    start: str  # the process's start time in clock ticks since boot; "" where unknown
+    host: str
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "unknown"
+
+
+def _process_start(pid: int) -> str:
+    """With the pid, this names one process even after the pid is reused (Linux ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else ""  # field 22, starttime
+
+
+def _staging_owner(name: str) -> _Owner | None:
+    parts = name.split(".", 3)
+    if len(parts) != 4 or not parts[1].isdigit() or not (parts[2].isdigit() or parts[2] == ""):
+        return None
+    return _Owner(int(parts[1]), parts[2], parts[3])
+
+
+def _running(owner: _Owner) -> bool:
+    try:
+        os.kill(owner.pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass  # EPERM: it exists, as another user
+    now = _process_start(owner.pid)
+    return not (owner.start and now and now != owner.start)
+
+
+def _is_dead(entry: Path, owner: _Owner | None) -> bool:
+    if owner is not None and owner.host == _host():
+        return not _running(owner)
+    try:
+        changed = entry.lstat().st_mtime
+    except OSError:
+        return False
+    return time.time() - changed > STAGING_MAX_AGE_S
+
+
+@contextmanager
+def _staging(parent: Path, prefix: str, uri: str, *, mode: int) -> Iterator[Path]:
+    """A staging directory named by its owner (see the module docstring), removed on leaving.
+
+    ``mode`` (less the umask): private in a shared temporary directory; in a lake, open to the other
+    users who publish there, so that theirs can remove it if this process dies."""
+    pid = os.getpid()
+    path = parent / f"{prefix}{uuid.uuid4().hex}.{pid}.{_process_start(pid)}.{_host()}"
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=mode)
+    except OSError as e:
+        raise LakeError(
+            f"lake {uri}: cannot create a staging directory in {parent}: {e.strerror or e}"
+        ) from e
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_dead(parent: Path, prefix: str) -> list[Path]:
+    """Remove the staging directories under ``parent`` whose attempt died; safe beside live ones."""
+    try:
+        entries = sorted(parent.iterdir())
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        if not entry.name.startswith(prefix) or entry.is_symlink() or not entry.is_dir():
+            continue
+        if _is_dead(entry, _staging_owner(entry.name[len(prefix) :])):
+            shutil.rmtree(entry, ignore_errors=True)  # another publish may be removing it too
+            if not entry.exists():
+                removed.append(entry)
+    return removed
 
 
 def _s3_hint(text: str) -> str | None:

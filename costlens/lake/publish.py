@@ -1,11 +1,20 @@
 """``costlens publish``: append finished runs to a lake, atomically and idempotently.
 
-For each run: an intent (what this attempt may leave behind) is written first; then the run's
-priced rows (DuckDB ``COPY ... PARTITION_BY (day, run)`` into a staging directory, each file then
-renamed or uploaded in one PUT under a name unique to this attempt), its run row and the price rows
-that priced it; the manifest last, replacing any earlier one whole. Readers go through manifests,
-so they see the run's old files or its new ones, never a mix and never half. Files of earlier
-attempts that no manifest lists (a crash, or a re-price) are deleted after the manifest is in place.
+For each run: the run's priced rows (DuckDB ``COPY ... PARTITION_BY (day, run)``), its run row and
+the price rows that priced it are written into a local staging directory, the cost view evaluated
+once (the days and price ids are taken from the staged files, not asked of the view again). Then an
+intent (the directories this attempt may leave files in) is written, before any file of the attempt
+enters the lake; then each file is renamed or uploaded in one PUT under a name unique to this
+attempt; the manifest last, replacing any earlier one whole. Readers go through manifests, so they
+see the run's old files or its new ones, never a mix and never half. Files of earlier attempts that
+no manifest lists (a crash, or a re-price) are deleted after the manifest is in place, and staging
+directories of attempts that died are removed (``costlens.lake.location`` gives the rule).
+
+Nearly all of a publish's time is that one COPY. DuckDB's ``PARTITION_BY`` sorts the rows by day
+before writing (about 1.8x the CPU of a plain COPY of the same rows, BENCHMARKS.md "Lake"); it is
+kept because it writes one well-compressed row group per day file whatever order the view yields
+its rows in, with DuckDB's memory limit and spilling. Placing the files (Parquet footers, renames
+or uploads) costs little.
 
 A run already published is left as it is (same status, same results): re-publishing changes
 nothing. ``reprice`` publishes it again under the price table now in force, recorded as such in its
@@ -24,7 +33,7 @@ from pathlib import Path
 
 import duckdb
 
-from costlens.errors import ConfigError, LakeError, StoreError
+from costlens.errors import ConfigError, LakeError
 from costlens.lake.layout import (
     JSON_COLUMNS,
     LAKE_FORMAT,
@@ -32,6 +41,7 @@ from costlens.lake.layout import (
     LAKE_SCHEMA_VERSION,
     RENAMED,
     REQUEST_COLUMNS,
+    TABLES,
     TIME_COLUMNS,
     LakeFile,
     Manifest,
@@ -39,6 +49,7 @@ from costlens.lake.layout import (
     manifest_path,
 )
 from costlens.lake.location import LakeLocation
+from costlens.lake.read import check_files, check_footers, check_manifest
 from costlens.session import Session
 
 __all__ = ["PublishOutcome", "publish_runs", "requests_select"]
@@ -48,7 +59,7 @@ __all__ = ["PublishOutcome", "publish_runs", "requests_select"]
 class PublishOutcome:
     run_id: int
     run_uuid: str
-    action: str  # published | unchanged | republished | repriced
+    action: str  # published | unchanged | republished | repriced | repaired
     rows: int
     files: int
     bytes: int
@@ -104,7 +115,13 @@ def _runs_select(run_id: int, publish_id: str, price_sha: str, repriced: bool) -
     """
 
 
-def _prices_select(run_id: int, price_sha: str, run_uuid: str) -> str:
+def _prices_select(price_sha: str, run_uuid: str, staged: Sequence[Path]) -> str:
+    """The price rows the staged request files name (their price ids, read back from the Parquet)."""
+    if staged:
+        files = ", ".join(_sql_string(str(f)) for f in staged)
+        used = f"SELECT DISTINCT price_id FROM read_parquet([{files}], hive_partitioning = false)"
+    else:
+        used = "SELECT NULL WHERE FALSE"
     return f"""
         SELECT {_sql_string(price_sha)} AS price_table_sha256, p.price_id, p.sheet, ps.name AS sheet_name,
                p.model, p.model_key, p.provider, p.context_window, p.input_per_1m, p.output_per_1m,
@@ -113,7 +130,7 @@ def _prices_select(run_id: int, price_sha: str, run_uuid: str) -> str:
                timezone('UTC', p.effective_from) AS effective_from, timezone('UTC', p.effective_to) AS effective_to,
                p.currency, p.source, p.price_file, p.price_line, {_sql_string(run_uuid)} AS run
         FROM prices p LEFT JOIN price_sheets ps ON ps.sheet = p.sheet
-        WHERE p.price_id IN (SELECT DISTINCT price_id FROM request_costs WHERE run_id = {int(run_id)})
+        WHERE p.price_id IN ({used})
     """
 
 
@@ -134,15 +151,41 @@ def _copy(conn: duckdb.DuckDBPyConnection, select: str, out: Path, publish_id: s
     )
 
 
-def _place(lake: LakeLocation, staging: Path, table: str) -> list[LakeFile]:
+def _stage(
+    conn: duckdb.DuckDBPyConnection,
+    staging: Path,
+    run_id: int,
+    run_uuid: str,
+    publish_id: str,
+    price_sha: str,
+    repriced: bool,
+) -> dict[str, list[tuple[Path, str]]]:
+    """Write the run's three tables into ``staging``; the cost view is evaluated once, by the first COPY."""
+    try:
+        requests_rows = requests_select(run_id, run_uuid, price_sha)
+        _copy(conn, requests_rows, staging / "requests", publish_id, "day, run")
+        runs = _runs_select(run_id, publish_id, price_sha, repriced)
+        _copy(conn, runs, staging / "runs", publish_id, "run")
+        requests = [local for local, _ in _staged(staging, "requests")]
+        _copy(conn, _prices_select(price_sha, run_uuid, requests), staging / "prices", publish_id, "run")
+    except duckdb.Error as e:
+        raise LakeError(f"publish of run {run_id} failed while writing Parquet: {e}") from e
+    return {table: _staged(staging, table) for table in TABLES}
+
+
+def _staged(staging: Path, table: str) -> list[tuple[Path, str]]:
+    """The files COPY wrote for ``table``, with the path each takes in the lake."""
+    root = staging / table
+    if not root.is_dir():
+        return []
+    return [(f, f"{table}/{f.relative_to(root).as_posix()}") for f in sorted(root.rglob("*.parquet"))]
+
+
+def _place(lake: LakeLocation, staged: Sequence[tuple[Path, str]], table: str) -> list[LakeFile]:
     import pyarrow.parquet as pq
 
-    root = staging / table
     files: list[LakeFile] = []
-    if not root.is_dir():
-        return files
-    for local in sorted(root.rglob("*.parquet")):
-        rel = f"{table}/{local.relative_to(root).as_posix()}"
+    for local, rel in staged:
         rows = pq.read_metadata(local).num_rows
         size = local.stat().st_size
         lake.put_file(local, rel)
@@ -166,13 +209,27 @@ def _cleanup(lake: LakeLocation, run_uuid: str, keep: Manifest) -> None:
         lake.delete(intent)
 
 
-def _read_manifest(lake: LakeLocation, run_uuid: str) -> Manifest | None:
+def _read_manifest(lake: LakeLocation, run_uuid: str) -> tuple[Manifest | None, bool]:
+    """The run's manifest in the lake (None when it has none) and whether the lake's copy of the run
+    is damaged: a manifest that does not parse or lists what is not this run's, or a listed file
+    missing, of another size, or whose Parquet footer does not read or give the manifest's rows. A
+    damaged run is published again whole ("repaired")."""
     rel = manifest_path(run_uuid)
+    where = f"{lake.uri}/{rel}"
     try:
         data = lake.read_bytes(rel)
     except FileNotFoundError:
-        return None
-    return Manifest.parse(data, f"{lake.uri}/{rel}")
+        return None, False
+    try:
+        manifest = check_manifest(Manifest.parse(data, where), rel, where)
+    except LakeError:
+        return None, True
+    try:
+        check_files(lake, [manifest])
+        check_footers(lake, manifest)
+    except LakeError:
+        return manifest, True
+    return manifest, False
 
 
 def _ensure_marker(lake: LakeLocation) -> None:
@@ -219,9 +276,9 @@ def publish_runs(
     conn = session.conn
     price_sha = session.pricing_sha256
     runs = _selected_runs(conn, run_ids)
-    if hasattr(lake, "check_reachable"):
-        lake.check_reachable()
+    lake.check_reachable()
     _ensure_marker(lake)
+    lake.remove_dead_staging()
     outcomes = []
     for run_id, run_uuid, _status in runs:
         outcomes.append(_publish_one(conn, lake, run_id, run_uuid, price_sha, reprice))
@@ -237,47 +294,28 @@ def _publish_one(
     reprice: bool,
 ) -> PublishOutcome:
     source = _source(conn, run_id)
-    old = _read_manifest(lake, run_uuid)
-    if old is not None and old.source == source and (not reprice or old.price_table_sha256 == price_sha):
+    old, damaged = _read_manifest(lake, run_uuid)
+    if (
+        not damaged
+        and old is not None
+        and old.source == source
+        and (not reprice or old.price_table_sha256 == price_sha)
+    ):
         return PublishOutcome(
             run_id, run_uuid, "unchanged", old.rows, len(old.files), sum(f.bytes for f in old.files),
             old.price_table_sha256,
         )  # fmt: skip
     publish_id = uuid.uuid4().hex
-    repriced = old is not None and old.source == source
-    try:
-        days = [
-            r[0]
-            for r in conn.execute(
-                "SELECT DISTINCT strftime(CAST(occurred_at AS DATE), '%Y-%m-%d') FROM request_costs WHERE run_id = ?",
-                [run_id],
-            ).fetchall()
-        ]
-    except duckdb.Error as e:
-        raise StoreError(f"cannot read run {run_id}: {e}") from e
-    dirs = [f"requests/day={d}/run={run_uuid}" for d in sorted(days)]
-    dirs += [f"runs/run={run_uuid}", f"prices/run={run_uuid}"]
-    lake.write_bytes(intent_path(run_uuid, publish_id), (json.dumps({"dirs": dirs}) + "\n").encode())
+    repriced = not damaged and old is not None and old.source == source
     with lake.staging_dir() as staging:
-        try:
-            _copy(
-                conn,
-                requests_select(run_id, run_uuid, price_sha),
-                staging / "requests",
-                publish_id,
-                "day, run",
-            )
-            _copy(
-                conn,
-                _runs_select(run_id, publish_id, price_sha, repriced),
-                staging / "runs",
-                publish_id,
-                "run",
-            )
-            _copy(conn, _prices_select(run_id, price_sha, run_uuid), staging / "prices", publish_id, "run")
-        except duckdb.Error as e:
-            raise LakeError(f"publish of run {run_id} failed while writing Parquet: {e}") from e
-        files = [f for table in ("requests", "runs", "prices") for f in _place(lake, staging, table)]
+        staged = _stage(conn, staging, run_id, run_uuid, publish_id, price_sha, repriced)
+        dirs = {rel.rsplit("/", 1)[0] for table in TABLES for _, rel in staged[table]}
+        dirs |= {f"runs/run={run_uuid}", f"prices/run={run_uuid}"}
+        # After the COPY (its days come from the staged files) but before the first file enters the
+        # lake: whatever a crash from here on leaves, the next publish of this run finds and deletes.
+        intent = json.dumps({"dirs": sorted(dirs)}) + "\n"
+        lake.write_bytes(intent_path(run_uuid, publish_id), intent.encode())
+        files = [f for table in TABLES for f in _place(lake, staged[table], table)]
     rows = sum(f.rows for f in files if f.table == "requests")
     manifest = Manifest(
         run_uuid=run_uuid,
@@ -291,5 +329,8 @@ def _publish_one(
     )
     lake.write_bytes(manifest_path(run_uuid), manifest.to_json())
     _cleanup(lake, run_uuid, manifest)
-    action = "published" if old is None else ("repriced" if repriced else "republished")
+    if damaged:
+        action = "repaired"
+    else:
+        action = "published" if old is None else ("repriced" if repriced else "republished")
     return PublishOutcome(run_id, run_uuid, action, rows, len(files), sum(f.bytes for f in files), price_sha)

@@ -10,24 +10,36 @@ directly; an S3 lake through a pyarrow dataset over the S3 filesystem.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
 
 from costlens.errors import LakeError
-from costlens.lake.layout import JSON_COLUMNS, MANIFESTS, RENAMED, REQUEST_COLUMNS, TIME_COLUMNS, Manifest
+from costlens.lake.layout import (
+    JSON_COLUMNS,
+    MANIFESTS,
+    RENAMED,
+    REQUEST_COLUMNS,
+    TIME_COLUMNS,
+    Manifest,
+    manifest_path,
+)
 from costlens.lake.location import LakeLocation, LocalLake
 from costlens.money.pricing import register_prices
 from costlens.session import Session, Settings, load_prices
 from costlens.store.macros import install_macros
 from costlens.store.migrations import MIGRATIONS
 
-__all__ = ["lake_manifests", "open_lake_session"]
+__all__ = ["check_files", "check_footers", "check_manifest", "lake_manifests", "open_lake_session"]
 
 
 def lake_manifests(lake: LakeLocation) -> list[Manifest]:
+    """Every run's manifest, each checked against its own name and against the others: a manifest
+    copied under another run's name, or two listing the same file, would count rows twice."""
     out = []
+    owner: dict[str, str] = {}
     for rel in lake.list_files(MANIFESTS):
         if not rel.endswith(".json"):
             continue
@@ -35,8 +47,90 @@ def lake_manifests(lake: LakeLocation) -> list[Manifest]:
             data = lake.read_bytes(rel)
         except FileNotFoundError:
             continue
-        out.append(Manifest.parse(data, f"{lake.uri}/{rel}"))
+        where = f"{lake.uri}/{rel}"
+        manifest = check_manifest(Manifest.parse(data, where), rel, where)
+        for f in manifest.files:
+            if f.path in owner:
+                raise LakeError(f"{where}: lists {f.path!r}, which {owner[f.path]} lists too")
+            owner[f.path] = where
+        out.append(manifest)
     return out
+
+
+def check_manifest(manifest: Manifest, rel: str, where: str) -> Manifest:
+    """``manifest`` (read from ``rel``) is of the run its name says and lists only that run's files."""
+    if rel != manifest_path(manifest.run_uuid):
+        raise LakeError(
+            f"{where}: the manifest is of run {manifest.run_uuid!r}, not of the run its name says"
+        )
+    for f in manifest.files:
+        if not f.path.startswith(f"{f.table}/") or f"/run={manifest.run_uuid}/" not in f.path:
+            raise LakeError(f"{where}: lists {f.path!r}, which is not a file of this run's {f.table}")
+    return manifest
+
+
+def check_footers(lake: LakeLocation, manifest: Manifest) -> None:
+    """Each of the run's files has a Parquet footer that reads and the rows its manifest gives: what
+    a size check cannot see (a file overwritten in place). Reads footers only, one per file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for f in manifest.files:
+        try:
+            if isinstance(lake, LocalLake):
+                rows = pq.read_metadata(lake.local_path(f.path)).num_rows
+            else:
+                with lake.fs.open_input_file(lake._key(f.path)) as handle:  # type: ignore[attr-defined]
+                    rows = pq.read_metadata(handle).num_rows
+        except (OSError, ValueError, pa.ArrowException) as e:
+            raise LakeError(
+                f"lake {lake.uri}: {f.path} is not a readable Parquet file: {_first_line(e)}"
+            ) from e
+        if rows != f.rows:
+            raise LakeError(f"lake {lake.uri}: {f.path} holds {rows:,} rows, its manifest says {f.rows:,}")
+
+
+def _first_line(e: Exception) -> str:
+    """DuckDB's message without the SQL it quotes below it (``LINE 1: CREATE ... ^``)."""
+    return str(e).strip().split("\n", 1)[0]
+
+
+def check_files(lake: LakeLocation, manifests: list[Manifest]) -> None:
+    """Every listed file is there with the size its manifest gives: a file truncated, replaced or
+    deleted outside costlens is named, not read (DuckDB would fail on it half-way, or sum another
+    file's rows)."""
+    listed = [f for m in manifests for f in m.files]
+    if isinstance(lake, LocalLake):
+        sizes: dict[str, int | None] = {}
+        for f in listed:
+            try:
+                sizes[f.path] = os.stat(lake.local_path(f.path)).st_size
+            except OSError:
+                sizes[f.path] = None
+    else:
+        import pyarrow.fs as pafs
+
+        fs = lake.fs  # type: ignore[attr-defined]
+        try:
+            infos = fs.get_file_info([lake._key(f.path) for f in listed])  # type: ignore[attr-defined]
+        except OSError as e:
+            raise LakeError(lake._message("cannot list the lake's files", e)) from e  # type: ignore[attr-defined]
+        sizes = {
+            f.path: (info.size if info.type == pafs.FileType.File else None)
+            for f, info in zip(listed, infos, strict=True)
+        }
+    for f in listed:
+        size = sizes[f.path]
+        if size is None:
+            raise LakeError(
+                f"lake {lake.uri}: {f.path} is missing, though its run's manifest lists it "
+                "(publish the run again to repair it)"
+            )
+        if size != f.bytes:
+            raise LakeError(
+                f"lake {lake.uri}: {f.path} is {size:,} bytes, its manifest says {f.bytes:,}: it was changed "
+                "outside costlens (publish the run again to repair it)"
+            )
 
 
 def _relation(conn: duckdb.DuckDBPyConnection, lake: LakeLocation, name: str, paths: list[str]) -> bool:
@@ -105,6 +199,7 @@ _RAW_VIEWS = (
 def open_lake_session(settings: Settings, lake: LakeLocation) -> Iterator[Session]:
     prices = load_prices(settings)
     manifests = lake_manifests(lake)
+    check_files(lake, manifests)
     conn = duckdb.connect(":memory:")
     try:
         conn.execute("SET TimeZone = 'UTC'")
@@ -136,11 +231,15 @@ def open_lake_session(settings: Settings, lake: LakeLocation) -> Iterator[Sessio
                     conn.execute(statement.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
     except duckdb.Error as e:
         conn.close()
-        raise LakeError(f"lake {lake.uri}: cannot read it: {e}") from e
+        raise LakeError(f"lake {lake.uri}: cannot read it: {_first_line(e)}") from e
     except BaseException:
         conn.close()
         raise
     try:
         yield Session(conn, prices, settings)
+    except duckdb.Error as e:
+        # The files are checked above; what DuckDB still cannot read (a damaged file of the right
+        # size, another schema) is the lake's fault, said in one line.
+        raise LakeError(f"lake {lake.uri}: cannot read it: {_first_line(e)}") from e
     finally:
         conn.close()
