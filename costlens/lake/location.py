@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from costlens.errors import ConfigError, LakeError
+from costlens.store.files import fsync_directory
 
 __all__ = ["LakeLocation", "LocalLake", "S3Lake", "open_location"]
 
@@ -107,7 +108,7 @@ class LocalLake(LakeLocation):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-            _fsync_dir(path.parent)
+            fsync_directory(path.parent)
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise LakeError(f"lake {self.uri}: cannot write {rel}: {e.strerror or e}") from e
@@ -155,19 +156,6 @@ class LocalLake(LakeLocation):
 
     def local_path(self, rel: str) -> str:
         return str(self._path(rel))
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class S3Lake(LakeLocation):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from costlens.errors import ConfigError
 from costlens.money.sources.base import COLUMNS, SERVICE_TIERS, ImportResult, SheetRow
+from costlens.store.files import fsync_directory
 
 __all__ = ["render_csv", "row_order", "write_atomically"]
 
@@ -71,7 +72,7 @@ def write_atomically(path: Path, data: bytes) -> None:
         if isinstance(e, OSError):
             raise ConfigError(f"cannot write {path}: {e.strerror or e}") from e
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
 
 
 def _copy_mode(path: Path, fd: int) -> None:
@@ -85,17 +86,3 @@ def _copy_mode(path: Path, fd: int) -> None:
         os.umask(umask)
         mode = 0o666 & ~umask
     os.fchmod(fd, mode)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable where the platform allows it (not on Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
