@@ -11,7 +11,7 @@ no manifest lists (a crash, or a re-price) are deleted after the manifest is in 
 directories of attempts that died are removed (``costlens.lake.location`` gives the rule).
 
 Nearly all of a publish's time is that one COPY. DuckDB's ``PARTITION_BY`` sorts the rows by day
-before writing (about 1.8x the CPU of a plain COPY of the same rows, BENCHMARKS.md "Lake"); it is
+before writing (1.6-1.9x the time of a plain COPY of the same rows at 1M, BENCHMARKS.md "Lake"); it is
 kept because it writes one well-compressed row group per day file whatever order the view yields
 its rows in, with DuckDB's memory limit and spilling. Placing the files (Parquet footers, renames
 or uploads) costs little.
