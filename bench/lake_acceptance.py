@@ -807,26 +807,10 @@ def compare_reports(work: Workload, lake: Path) -> dict[str, Any]:
 
 def start_spark(scratch: Path) -> Any:
     """A local-mode SparkSession as tests/lake/conftest.py makes it (2 cores, no UI, UTC, loopback)."""
-    from pyspark.sql import SparkSession
+    sys.path.insert(0, str(SPARK_RECIPE_DIR))
+    from spark_recipe import local_spark
 
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-    os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("costlens-lake-acceptance")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.driver.memory", "2g")
-        .config("spark.local.dir", str(scratch / "local"))
-        .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    return session
+    return local_spark(scratch, "costlens-lake-acceptance", driver_memory="2g")
 
 
 def compare_spark(work: Workload, lake: Path, spark: Any) -> dict[str, Any]:

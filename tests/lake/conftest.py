@@ -199,26 +199,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         missing("pyspark is not installed (the `lake` extra)")
     if not java_found():
         missing("no Java runtime for Spark (java not on PATH, no JAVA_HOME)")
-    from pyspark.sql import SparkSession
+    from spark_recipe import local_spark
 
-    # The JVM is a child of this process and inherits these.
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-    os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    scratch = tmp_path_factory.mktemp("spark")
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("costlens-lake-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.local.dir", str(scratch / "local"))
-        .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+    session = local_spark(tmp_path_factory.mktemp("spark"), "costlens-lake-tests")
     try:
         yield session
     finally:

@@ -8,6 +8,10 @@ function reads ``s3a://bucket/lake`` on a cluster with hadoop-aws; here it reads
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -39,3 +43,27 @@ def spark_totals(spark: SparkSession, lake: str) -> list[tuple]:
         F.expr("sum(cost_usd) FILTER (WHERE priced) AS cost_usd"),
     )
     return [tuple(row) for row in totals.orderBy("model", "day").collect()]
+
+
+def local_spark(scratch: Path, app: str, driver_memory: str | None = None) -> SparkSession:
+    """A local-mode SparkSession: two cores, no UI, UTC, loopback only, scratch space in ``scratch``."""
+    # The JVM is a child of this process and inherits these.
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName(app)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.local.dir", str(scratch / "local"))
+        .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
+    )
+    if driver_memory:
+        builder = builder.config("spark.driver.memory", driver_memory)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
