@@ -62,8 +62,13 @@ class LakeLocation(ABC):
         """Place a finished local file at ``rel`` (rename on the same disk, one upload on S3)."""
 
     @abstractmethod
+    def file_sizes(self, rel_dir: str) -> dict[str, int]:
+        """Every file under ``rel_dir`` (recursively, one listing), as paths relative to the root,
+        with its size in bytes; {} if none."""
+
     def list_files(self, rel_dir: str) -> list[str]:
         """Every file under ``rel_dir`` (recursively), as paths relative to the root; [] if none."""
+        return sorted(self.file_sizes(rel_dir))
 
     @abstractmethod
     def delete(self, rel: str) -> None:
@@ -121,16 +126,21 @@ class LocalLake(LakeLocation):
         except OSError as e:
             raise LakeError(f"lake {self.uri}: cannot place {rel}: {e.strerror or e}") from e
 
-    def list_files(self, rel_dir: str) -> list[str]:
+    def file_sizes(self, rel_dir: str) -> dict[str, int]:
         base = self._path(rel_dir)
         if not base.is_dir():
-            return []
-        out = []
+            return {}
+        out = {}
         for dirpath, _, names in os.walk(base):
             for name in names:
                 if not name.startswith("."):
-                    out.append((Path(dirpath) / name).relative_to(self.root).as_posix())
-        return sorted(out)
+                    path = Path(dirpath) / name
+                    try:
+                        size = path.stat().st_size
+                    except OSError:  # removed while listed (another publish's cleanup)
+                        continue
+                    out[path.relative_to(self.root).as_posix()] = size
+        return out
 
     def delete(self, rel: str) -> None:
         try:
@@ -227,7 +237,7 @@ class S3Lake(LakeLocation):
         except OSError as e:
             raise LakeError(self._message(f"cannot upload {rel}", e)) from e
 
-    def list_files(self, rel_dir: str) -> list[str]:
+    def file_sizes(self, rel_dir: str) -> dict[str, int]:
         from pyarrow import fs as pafs
 
         base = self._key(rel_dir)
@@ -237,7 +247,7 @@ class S3Lake(LakeLocation):
             raise LakeError(self._message(f"cannot list {rel_dir or '/'}", e)) from e
         root = self._key("")
         cut = len(root) + 1 if root else 0
-        return sorted(i.path[cut:] for i in infos if i.type == pafs.FileType.File)
+        return {i.path[cut:]: i.size for i in infos if i.type == pafs.FileType.File}
 
     def delete(self, rel: str) -> None:
         try:

@@ -225,7 +225,7 @@ def _read_manifest(lake: LakeLocation, run_uuid: str) -> tuple[Manifest | None, 
     except LakeError:
         return None, True
     try:
-        check_files(lake, [manifest])
+        check_files(lake, [manifest], tuple(sorted({f.path.rsplit("/", 1)[0] for f in manifest.files})))
         check_footers(lake, manifest)
     except LakeError:
         return manifest, True

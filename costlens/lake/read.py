@@ -10,7 +10,6 @@ directly; an S3 lake through a pyarrow dataset over the S3 filesystem.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +21,7 @@ from costlens.lake.layout import (
     MANIFESTS,
     RENAMED,
     REQUEST_COLUMNS,
+    TABLES,
     TIME_COLUMNS,
     Manifest,
     manifest_path,
@@ -95,32 +95,16 @@ def _first_line(e: Exception) -> str:
     return str(e).strip().split("\n", 1)[0]
 
 
-def check_files(lake: LakeLocation, manifests: list[Manifest]) -> None:
+def check_files(lake: LakeLocation, manifests: list[Manifest], dirs: tuple[str, ...] = TABLES) -> None:
     """Every listed file is there with the size its manifest gives: a file truncated, replaced or
     deleted outside costlens is named, not read (DuckDB would fail on it half-way, or sum another
-    file's rows)."""
+    file's rows). One listing per directory of ``dirs`` (the tables by default), not one request a file."""
     listed = [f for m in manifests for f in m.files]
-    if isinstance(lake, LocalLake):
-        sizes: dict[str, int | None] = {}
-        for f in listed:
-            try:
-                sizes[f.path] = os.stat(lake.local_path(f.path)).st_size
-            except OSError:
-                sizes[f.path] = None
-    else:
-        import pyarrow.fs as pafs
-
-        fs = lake.fs  # type: ignore[attr-defined]
-        try:
-            infos = fs.get_file_info([lake._key(f.path) for f in listed])  # type: ignore[attr-defined]
-        except OSError as e:
-            raise LakeError(lake._message("cannot list the lake's files", e)) from e  # type: ignore[attr-defined]
-        sizes = {
-            f.path: (info.size if info.type == pafs.FileType.File else None)
-            for f, info in zip(listed, infos, strict=True)
-        }
+    sizes: dict[str, int] = {}
+    for d in dirs:
+        sizes |= lake.file_sizes(d)
     for f in listed:
-        size = sizes[f.path]
+        size = sizes.get(f.path)
         if size is None:
             raise LakeError(
                 f"lake {lake.uri}: {f.path} is missing, though its run's manifest lists it "
